@@ -1,0 +1,191 @@
+//! The game result as it travels (protobuf) and as users see it (JSON).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, UNIX_EPOCH};
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+pub use squidgame_proto::GameResult;
+
+/// The queue a result travels on; also the name of the api/grpc-server pair serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    Kafka,
+    Rabbitmq,
+}
+
+impl Route {
+    pub const ALL: [Route; 2] = [Route::Kafka, Route::Rabbitmq];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Kafka => "kafka",
+            Route::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Route {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "kafka" => Ok(Route::Kafka),
+            "rabbitmq" => Ok(Route::Rabbitmq),
+            other => Err(format!(
+                "unknown route {other:?}: expected \"kafka\" or \"rabbitmq\""
+            )),
+        }
+    }
+}
+
+/// Why a queue message is not a usable result (it goes to the dead-letter destination).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidResult {
+    #[error("message is not a protobuf GameResult: {0}")]
+    Decode(String),
+    #[error("result has no id")]
+    MissingId,
+    #[error("result {id}: winner {winner} is outside 1..={players}")]
+    WinnerOutOfRange { id: String, winner: u32, players: u32 },
+    #[error("result {id}: {reason}")]
+    BadRoute { id: String, reason: String },
+}
+
+/// Decodes a queue message body and checks the invariants every stored result must meet.
+pub fn decode_result(body: &[u8]) -> Result<GameResult, InvalidResult> {
+    let result = GameResult::decode(body).map_err(|e| InvalidResult::Decode(e.to_string()))?;
+    validate(&result)?;
+    Ok(result)
+}
+
+/// Checks the invariants every stored result must meet.
+pub fn validate(result: &GameResult) -> Result<(), InvalidResult> {
+    if result.id.is_empty() {
+        return Err(InvalidResult::MissingId);
+    }
+    if result.winner == 0 || result.winner > result.players {
+        return Err(InvalidResult::WinnerOutOfRange {
+            id: result.id.clone(),
+            winner: result.winner,
+            players: result.players,
+        });
+    }
+    result
+        .route
+        .parse::<Route>()
+        .map_err(|reason| InvalidResult::BadRoute {
+            id: result.id.clone(),
+            reason,
+        })?;
+    Ok(())
+}
+
+/// The JSON shape of a result: the api's 200 body, the Redis `recent` list entries
+/// and the dashboard's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameResultJson {
+    pub id: String,
+    pub game: u32,
+    pub game_name: String,
+    pub players: u32,
+    pub winner: u32,
+    pub route: String,
+    /// RFC 3339, UTC, millisecond precision.
+    pub played_at: String,
+    pub rounds: u32,
+}
+
+impl From<&GameResult> for GameResultJson {
+    fn from(r: &GameResult) -> Self {
+        GameResultJson {
+            id: r.id.clone(),
+            game: r.game_id,
+            game_name: r.game_name.clone(),
+            players: r.players,
+            winner: r.winner,
+            route: r.route.clone(),
+            played_at: format_unix_ms(r.played_at_ms),
+            rounds: r.rounds,
+        }
+    }
+}
+
+/// Formats unix milliseconds as RFC 3339 UTC (times before 1970 clamp to the epoch).
+pub fn format_unix_ms(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> GameResult {
+        GameResult {
+            id: "0b0c5f7e-0000-4000-8000-000000000001".into(),
+            game_id: 2,
+            game_name: "Roulette".into(),
+            players: 30,
+            winner: 7,
+            route: "kafka".into(),
+            played_at_ms: 1_700_000_000_123,
+            rounds: 29,
+        }
+    }
+
+    #[test]
+    fn a_valid_result_round_trips_through_protobuf() {
+        let body = sample().encode_to_vec();
+        assert_eq!(decode_result(&body), Ok(sample()));
+    }
+
+    #[test]
+    fn garbage_is_not_a_result() {
+        assert!(matches!(
+            decode_result(b"\xff\xff\xff"),
+            Err(InvalidResult::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn invariants_are_checked() {
+        let mut r = sample();
+        r.winner = 31;
+        assert!(matches!(
+            validate(&r),
+            Err(InvalidResult::WinnerOutOfRange { winner: 31, .. })
+        ));
+        let mut r = sample();
+        r.id.clear();
+        assert_eq!(validate(&r), Err(InvalidResult::MissingId));
+        let mut r = sample();
+        r.route = "carrier-pigeon".into();
+        assert!(matches!(validate(&r), Err(InvalidResult::BadRoute { .. })));
+    }
+
+    #[test]
+    fn json_view_uses_rfc3339_time() {
+        let json = GameResultJson::from(&sample());
+        assert_eq!(json.played_at, "2023-11-14T22:13:20.123Z");
+        assert_eq!(json.game, 2);
+        assert_eq!(json.route, "kafka");
+    }
+
+    #[test]
+    fn routes_parse_and_print() {
+        for route in Route::ALL {
+            assert_eq!(route.as_str().parse::<Route>(), Ok(route));
+        }
+        assert!("Kafka ".parse::<Route>().is_err());
+    }
+}

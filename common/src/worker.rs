@@ -1,0 +1,230 @@
+//! The part of a worker that does not depend on the queue: batch, decode, store with
+//! retries, then acknowledge. `worker-kafka` and `worker-rabbit` only provide a [`Source`].
+//!
+//! Order of operations per batch, which is what makes delivery lossless:
+//! 1. malformed messages are dead-lettered (with the reason);
+//! 2. valid results are applied to MongoDB and Redis, retried with backoff until both
+//!    succeed (nothing is acknowledged meanwhile);
+//! 3. only then is the whole batch acknowledged.
+//!
+//! A crash anywhere before 3 means redelivery, which the store absorbs idempotently.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+
+use crate::http::Metrics;
+use crate::result::{decode_result, GameResult};
+use crate::store::{Applied, Store};
+use crate::Shutdown;
+
+/// One message taken from a queue, with what the queue needs to acknowledge it.
+pub struct Delivery<T> {
+    pub body: Vec<u8>,
+    pub ticket: T,
+}
+
+/// A queue consumer, as the shared worker loop sees it.
+#[allow(async_fn_in_trait)]
+pub trait Source {
+    type Ticket;
+    /// Waits for the next message; `Ok(None)` when the consumer has ended.
+    async fn next(&mut self) -> Result<Option<Delivery<Self::Ticket>>, SourceError>;
+    /// Sends a message to the dead-letter destination with the reason; it is
+    /// acknowledged with the rest of its batch.
+    async fn dead_letter(
+        &mut self,
+        delivery: &Delivery<Self::Ticket>,
+        reason: &str,
+    ) -> Result<(), SourceError>;
+    /// Acknowledges (commits) a batch whose results are all stored.
+    async fn ack(&mut self, tickets: Vec<Self::Ticket>) -> Result<(), SourceError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Batching and retry settings shared by both workers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BatchArgs {
+    /// Most results stored in one batch.
+    #[arg(long, env = "WORKER_BATCH_SIZE", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// How long a batch waits for more messages once it has one, in milliseconds.
+    #[arg(long, env = "WORKER_BATCH_WAIT_MS", default_value_t = 20)]
+    pub batch_wait_ms: u64,
+    /// Longest pause between two attempts to reach an unavailable store, in milliseconds.
+    #[arg(long, env = "WORKER_MAX_BACKOFF_MS", default_value_t = 5_000)]
+    pub max_backoff_ms: u64,
+}
+
+/// The worker metrics registry (`/metrics` on the worker's health port).
+pub fn metrics() -> Metrics {
+    Metrics::new()
+        .describe("squidgame_worker_consumed_total", "counter", "Messages taken from the queue.")
+        .describe("squidgame_worker_stored_total", "counter", "Results newly stored in MongoDB.")
+        .describe("squidgame_worker_counted_total", "counter", "Results newly counted in Redis.")
+        .describe("squidgame_worker_duplicates_total", "counter", "Redelivered results that were already stored.")
+        .describe("squidgame_worker_dead_lettered_total", "counter", "Malformed messages sent to the dead-letter destination.")
+        .describe("squidgame_worker_batches_total", "counter", "Batches acknowledged.")
+        .describe("squidgame_worker_batch_size_sum", "counter", "Sum of the sizes of acknowledged batches.")
+        .describe("squidgame_worker_store_errors_total", "counter", "Failed attempts to store a batch.")
+        .describe("squidgame_worker_last_batch_size", "gauge", "Size of the last acknowledged batch.")
+}
+
+/// Why [`run`] returned.
+#[derive(Debug)]
+pub enum Stopped {
+    /// Shutdown was requested; everything taken was stored and acknowledged, or left
+    /// unacknowledged for redelivery.
+    Shutdown,
+    /// The consumer failed or ended; the caller reconnects.
+    Source(SourceError),
+}
+
+/// Consumes `source` until shutdown or a consumer error.
+pub async fn run<S: Source>(
+    source: &mut S,
+    store: &Store,
+    args: &BatchArgs,
+    metrics: &Arc<Metrics>,
+    shutdown: &Shutdown,
+) -> Stopped {
+    loop {
+        let batch = match next_batch(source, args, shutdown).await {
+            Ok(batch) if batch.is_empty() => return Stopped::Shutdown,
+            Ok(batch) => batch,
+            Err(e) => return Stopped::Source(e),
+        };
+        metrics.add("squidgame_worker_consumed_total", "", batch.len() as f64);
+
+        let mut results = Vec::with_capacity(batch.len());
+        for delivery in &batch {
+            match decode_result(&delivery.body) {
+                Ok(result) => results.push(result),
+                Err(invalid) => {
+                    let reason = invalid.to_string();
+                    tracing::warn!(%reason, "dead-lettering a malformed message");
+                    if let Err(e) = source.dead_letter(delivery, &reason).await {
+                        return Stopped::Source(e);
+                    }
+                    metrics.inc("squidgame_worker_dead_lettered_total", "");
+                }
+            }
+        }
+
+        let Some(applied) = store_with_retry(store, &results, args, metrics, shutdown).await
+        else {
+            // Shutdown while the store was down: leave the batch unacknowledged.
+            return Stopped::Shutdown;
+        };
+        metrics.add("squidgame_worker_stored_total", "", applied.stored as f64);
+        metrics.add("squidgame_worker_counted_total", "", applied.counted as f64);
+        metrics.add("squidgame_worker_duplicates_total", "", applied.duplicates as f64);
+
+        let size = batch.len();
+        if let Err(e) = source.ack(batch.into_iter().map(|d| d.ticket).collect()).await {
+            return Stopped::Source(e);
+        }
+        metrics.inc("squidgame_worker_batches_total", "");
+        metrics.add("squidgame_worker_batch_size_sum", "", size as f64);
+        metrics.set("squidgame_worker_last_batch_size", "", size as f64);
+        if shutdown.is_triggered() {
+            return Stopped::Shutdown;
+        }
+    }
+}
+
+/// Waits for a first message (or shutdown), then takes what else arrives within the
+/// batch wait, up to the batch size. Empty means shutdown.
+async fn next_batch<S: Source>(
+    source: &mut S,
+    args: &BatchArgs,
+    shutdown: &Shutdown,
+) -> Result<Vec<Delivery<S::Ticket>>, SourceError> {
+    let mut batch = Vec::new();
+    let first = future::or(source.next(), async {
+        shutdown.wait().await;
+        Ok(None)
+    })
+    .await?;
+    let Some(first) = first else {
+        return Ok(batch);
+    };
+    batch.push(first);
+    let deadline = Instant::now() + Duration::from_millis(args.batch_wait_ms);
+    while batch.len() < args.batch_size as usize {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let more = future::or(source.next(), async {
+            async_std::task::sleep(left).await;
+            Ok(None)
+        })
+        .await?;
+        match more {
+            Some(delivery) => batch.push(delivery),
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// Applies `results` until it succeeds; `None` if shutdown came first.
+async fn store_with_retry(
+    store: &Store,
+    results: &[GameResult],
+    args: &BatchArgs,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Option<Applied> {
+    let mut backoff = Duration::from_millis(50);
+    let max = Duration::from_millis(args.max_backoff_ms.max(1));
+    loop {
+        match store.apply_batch(results).await {
+            Ok(applied) => return Some(applied),
+            Err(e) => {
+                metrics.inc("squidgame_worker_store_errors_total", "");
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                    "store unavailable; batch kept unacknowledged");
+            }
+        }
+        let stop = future::or(
+            async {
+                async_std::task::sleep(backoff).await;
+                false
+            },
+            async {
+                shutdown.wait().await;
+                true
+            },
+        )
+        .await;
+        if stop {
+            return None;
+        }
+        backoff = (backoff * 2).min(max);
+    }
+}
+
+/// Serves `/healthz` and `/metrics` for a worker until shutdown.
+pub async fn serve_health(
+    addr: &str,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let listener = crate::http::bind(addr).await?;
+    let mut app = tide::with_state(metrics);
+    app.with(crate::http::JsonErrors);
+    app.at("/healthz").get(crate::http::healthz);
+    app.at("/metrics")
+        .get(|req: tide::Request<Arc<Metrics>>| async move {
+            Ok(crate::http::metrics_response(req.state()))
+        });
+    crate::http::serve(app, listener, shutdown).await;
+    Ok(())
+}

@@ -211,20 +211,86 @@ async fn store_with_retry(
     }
 }
 
-/// Serves `/healthz` and `/metrics` for a worker until shutdown.
-pub async fn serve_health(
-    addr: &str,
-    metrics: Arc<Metrics>,
-    shutdown: Shutdown,
-) -> std::io::Result<()> {
-    let listener = crate::http::bind(addr).await?;
-    let mut app = tide::with_state(metrics);
-    app.with(crate::http::JsonErrors);
-    app.at("/healthz").get(crate::http::healthz);
-    app.at("/metrics")
-        .get(|req: tide::Request<Arc<Metrics>>| async move {
-            Ok(crate::http::metrics_response(req.state()))
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Runs a worker process: health/metrics endpoint, store, and the consume loop,
+/// reconnecting to the queue with `connect` whenever the consumer fails, until
+/// SIGTERM/SIGINT. Returns after the batch in progress was stored and acknowledged.
+pub async fn serve<S, F, Fut>(
+    name: &'static str,
+    listen: &str,
+    store_args: &crate::store::StoreArgs,
+    batch: &BatchArgs,
+    mut connect: F,
+) -> Result<(), WorkerError>
+where
+    S: Source,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<S, SourceError>>,
+{
+    let shutdown = Shutdown::on_signals()?;
+    let metrics = Arc::new(metrics());
+    let health = {
+        let listener = crate::http::bind(listen).await?;
+        let metrics = metrics.clone();
+        let shutdown = shutdown.clone();
+        let mut app = tide::with_state(metrics);
+        app.with(crate::http::JsonErrors);
+        app.at("/healthz").get(crate::http::healthz);
+        app.at("/metrics")
+            .get(|req: tide::Request<Arc<Metrics>>| async move {
+                Ok(crate::http::metrics_response(req.state()))
+            });
+        async_std::task::spawn(crate::http::serve(app, listener, shutdown))
+    };
+    let store = Store::connect(store_args).await?;
+    {
+        let store = store.clone();
+        async_std::task::spawn(async move {
+            while let Err(e) = store.ensure_indexes().await {
+                tracing::warn!(error = %e, "cannot create MongoDB indexes yet; retrying");
+                async_std::task::sleep(Duration::from_secs(2)).await;
+            }
         });
-    crate::http::serve(app, listener, shutdown).await;
+    }
+    tracing::info!(worker = name, listen, "worker ready");
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_triggered() {
+        let connected = future::or(async { Some(connect().await) }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        let mut source = match connected {
+            None => break,
+            Some(Ok(source)) => source,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot reach the queue");
+                sleep_unless_shutdown(backoff, &shutdown).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(200);
+        match run(&mut source, &store, batch, &metrics, &shutdown).await {
+            Stopped::Shutdown => break,
+            Stopped::Source(e) => {
+                tracing::warn!(error = %e, "consumer failed; reconnecting");
+                sleep_unless_shutdown(backoff, &shutdown).await;
+            }
+        }
+    }
+    health.await;
+    tracing::info!(worker = name, "worker stopped");
     Ok(())
+}
+
+async fn sleep_unless_shutdown(pause: Duration, shutdown: &Shutdown) {
+    future::or(async_std::task::sleep(pause), shutdown.wait()).await;
 }

@@ -1,0 +1,112 @@
+//! The gRPC `GameService`: validates, plays, publishes, answers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use squidgame_common::Route;
+use squidgame_proto::{
+    GameInfo, GameResult, GameService, ListGamesRequest, ListGamesResponse, PlayRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::games::{self, Game};
+use crate::publisher::Publisher;
+
+pub struct GameServer {
+    games: Vec<Box<dyn Game>>,
+    route: Route,
+    max_players: u32,
+    publisher: Publisher,
+    publish_timeout: Duration,
+}
+
+impl GameServer {
+    pub fn new(route: Route, max_players: u32, publisher: Publisher, publish_timeout: Duration) -> Self {
+        GameServer {
+            games: games::catalog(),
+            route,
+            max_players,
+            publisher,
+            publish_timeout,
+        }
+    }
+
+    fn known_numbers(&self) -> String {
+        let numbers: Vec<String> = self.games.iter().map(|g| g.number().to_string()).collect();
+        numbers.join(", ")
+    }
+
+    /// Plays a validated request; no network involved.
+    fn play(&self, req: &PlayRequest) -> Result<GameResult, Status> {
+        let game = self
+            .games
+            .iter()
+            .find(|g| g.number() == req.game_id)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "unknown game {}: known games are {}",
+                    req.game_id,
+                    self.known_numbers()
+                ))
+            })?;
+        if req.players == 0 || req.players > self.max_players {
+            return Err(Status::invalid_argument(format!(
+                "players must be between 1 and {}, got {}",
+                self.max_players, req.players
+            )));
+        }
+        let name = req.game_name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(Status::invalid_argument(
+                "game name must be 1 to 64 characters",
+            ));
+        }
+        let outcome = game.play(req.players, &mut rand::rng());
+        let played_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Ok(GameResult {
+            id: uuid::Uuid::new_v4().to_string(),
+            game_id: req.game_id,
+            game_name: name.to_string(),
+            players: req.players,
+            winner: outcome.winner,
+            route: self.route.as_str().to_string(),
+            played_at_ms,
+            rounds: outcome.rounds,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl GameService for GameServer {
+    async fn play(&self, request: Request<PlayRequest>) -> Result<Response<GameResult>, Status> {
+        let result = GameServer::play(self, request.get_ref())?;
+        self.publisher
+            .publish(&result, self.publish_timeout)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, route = %self.route, "publish failed");
+                Status::unavailable(e.to_string())
+            })?;
+        Ok(Response::new(result))
+    }
+
+    async fn list_games(
+        &self,
+        _request: Request<ListGamesRequest>,
+    ) -> Result<Response<ListGamesResponse>, Status> {
+        Ok(Response::new(ListGamesResponse {
+            games: self
+                .games
+                .iter()
+                .map(|g| GameInfo {
+                    game_id: g.number(),
+                    name: g.name().to_string(),
+                    rule: g.rule().to_string(),
+                })
+                .collect(),
+            max_players: self.max_players,
+        }))
+    }
+}

@@ -221,13 +221,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_with_a_sentence() {
-        let err = |g, n, p| parse_game_request(g, n, p, 1000).unwrap_err();
+        let err = |g: &str, n: &str, p: &str| parse_game_request(g, n, p, 1000).unwrap_err();
         assert_eq!(err("x", "A", "3"), "game must be a game number, got \"x\"");
         assert_eq!(err("1", "A", "0"), "players must be between 1 and 1000, got \"0\"");
         assert_eq!(err("1", "A", "1001"), "players must be between 1 and 1000, got \"1001\"");
         assert_eq!(err("1", "A", "-3"), "players must be between 1 and 1000, got \"-3\"");
         assert_eq!(err("1", "%20", "3"), "game name must be 1 to 64 characters, got 0");
-        assert!(err("1", &"a".repeat(65), "3").contains("got 65"));
+        let long = "a".repeat(65);
+        assert!(err("1", &long, "3").contains("got 65"));
         assert!(err("1", "%FF", "3").contains("UTF-8"));
     }
 

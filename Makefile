@@ -1,0 +1,35 @@
+# Squid Games: the two commands a user needs are `make demo` and `make test`.
+# Every target installs what is missing first (scripts/install.sh).
+
+CARGO ?= cargo
+CARGO_FLAGS ?= -j2
+
+.PHONY: demo test up down status build install bench clean
+
+## make demo: install, build, start the local stack, play 2000 games, report.
+demo: up
+	scripts/demo.sh
+
+## make test: unit tests, then integration tests against a private test stack.
+test: install
+	scripts/test.sh
+
+## make up: start whatever part of the local stack is not running (idempotent).
+up: install build
+	scripts/stack.sh up
+
+## make down: stop exactly what `make up` started.
+down:
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+build:
+	$(CARGO) build --release $(CARGO_FLAGS) --workspace --bins
+
+install:
+	scripts/install.sh
+
+clean: down
+	rm -rf run

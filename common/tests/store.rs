@@ -1,0 +1,93 @@
+//! The store against real Redis and MongoDB servers (the test stack's), in a Redis
+//! database and a MongoDB database of their own so the pipeline's counts are untouched.
+
+use squidgame_common::store::{Applied, Store, StoreArgs};
+use squidgame_common::GameResult;
+
+fn stack_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: this test needs the test stack; run it with `make test`")
+    })
+}
+
+async fn test_store() -> Store {
+    let redis = stack_env("REDIS_URL");
+    let args = StoreArgs {
+        // Database 1: the services use 0.
+        redis_url: format!("{}/1", redis.trim_end_matches('/')),
+        mongo_url: stack_env("MONGO_URL"),
+        mongo_db: "squidgame_store_test".into(),
+    };
+    let store = Store::connect(&args).await.expect("store");
+    store.ensure_indexes().await.expect("indexes");
+    store
+}
+
+fn result(winner: u32, route: &str) -> GameResult {
+    GameResult {
+        id: uuid::Uuid::new_v4().to_string(),
+        game_id: 2,
+        game_name: "Roulette".into(),
+        players: 30,
+        winner,
+        route: route.into(),
+        played_at_ms: 1_700_000_000_000,
+        rounds: 29,
+    }
+}
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn a_redelivered_result_is_stored_and_counted_once() {
+    let store = test_store().await;
+    let live_before = store.live_stats(10).await.expect("redis");
+    let log_before = store.log_stats().await.expect("mongo");
+
+    let batch = vec![result(7, "kafka"), result(7, "rabbitmq"), result(3, "kafka")];
+    let first = store.apply_batch(&batch).await.expect("first delivery");
+    assert_eq!(first, Applied { stored: 3, duplicates: 0, counted: 3 });
+
+    // The whole batch again, and one result a third time mixed with a new one.
+    let again = store.apply_batch(&batch).await.expect("redelivery");
+    assert_eq!(again, Applied { stored: 0, duplicates: 3, counted: 0 });
+    let fresh = result(9, "rabbitmq");
+    let mixed = store
+        .apply_batch(&[batch[0].clone(), fresh.clone()])
+        .await
+        .expect("mixed");
+    assert_eq!(mixed, Applied { stored: 1, duplicates: 1, counted: 1 });
+
+    let live = store.live_stats(10).await.expect("redis");
+    let log = store.log_stats().await.expect("mongo");
+    assert_eq!(live.total - live_before.total, 4);
+    assert_eq!(log.games - log_before.games, 4);
+    assert_eq!(live.routes.kafka - live_before.routes.kafka, 2);
+    assert_eq!(live.routes.rabbitmq - live_before.routes.rabbitmq, 2);
+    assert_eq!(log.by_route.rabbitmq - log_before.by_route.rabbitmq, 2);
+    assert_eq!(live.recent[0].id, fresh.id, "newest first");
+    assert!(live.recent.iter().filter(|r| r.id == batch[0].id).count() == 1);
+    let wins_of = |stats: &squidgame_common::store::LiveStats, player: u32| {
+        stats
+            .top_players
+            .iter()
+            .find(|p| p.player == player)
+            .map_or(0, |p| p.wins)
+    };
+    // Only this test writes to this database, so its three players are all in the top 10.
+    assert_eq!(wins_of(&live, 7) - wins_of(&live_before, 7), 2);
+    assert_eq!(wins_of(&live, 9) - wins_of(&live_before, 9), 1);
+}
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn a_store_that_is_down_reports_an_error() {
+    let args = StoreArgs {
+        redis_url: "redis://127.0.0.1:1/".into(),
+        mongo_url: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500".into(),
+        mongo_db: "squidgame_store_test".into(),
+    };
+    let store = Store::connect(&args).await.expect("clients are lazy");
+    assert!(store.apply_batch(&[result(1, "kafka")]).await.is_err());
+    assert!(store.live_stats(10).await.is_err());
+    assert!(store.log_stats().await.is_err());
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make test`: builds, starts a private test stack (its own ports and data, see
+# STACK_PROFILE=test in scripts/stack.sh), runs every test including those that need
+# the stack, and stops the stack again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export STACK_PROFILE=test
+
+cargo build --release -j2 --workspace --bins --tests
+
+# Start from empty data so leftovers of an aborted run cannot skew the counts.
+scripts/stack.sh down >/dev/null
+rm -rf run/test/data
+trap 'scripts/stack.sh down' EXIT
+scripts/stack.sh up
+set -a
+eval "$(scripts/stack.sh env)"
+set +a
+cargo test --release -j2 --workspace -- --include-ignored

@@ -31,14 +31,16 @@ if [ "${#apt_packages[@]}" -gt 0 ]; then
 fi
 
 if [ -z "${KAFKA_BROKERS:-}" ]; then
-  if ! command -v tansu >/dev/null 2>&1 || ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  tansu_installed=$(tansu --version 2>/dev/null || true)
+  if ! grep -q "$TANSU_VERSION" <<<"$tansu_installed"; then
     say "installing tansu $TANSU_VERSION (cargo install; about 10 minutes on 2 cores)"
     cargo install tansu --version "$TANSU_VERSION" --features libsql,dynostore --locked -j2
   fi
 fi
 
 if [ -z "${MONGO_URL:-}" ]; then
-  if ! [ -x .venv/bin/nx-27017 ] || ! .venv/bin/pip show nx-27017 2>/dev/null | grep -q "^Version: $NX_VERSION$"; then
+  nx_installed=$(.venv/bin/pip show nx-27017 2>/dev/null || true)
+  if ! [ -x .venv/bin/nx-27017 ] || ! grep -q "^Version: $NX_VERSION$" <<<"$nx_installed"; then
     say "installing nx-27017 $NX_VERSION into .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check "nx-27017==$NX_VERSION"

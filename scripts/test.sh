@@ -16,4 +16,4 @@ scripts/stack.sh up
 set -a
 eval "$(scripts/stack.sh env)"
 set +a
-cargo test --release -j2 --workspace -- --include-ignored
+cargo test --release -j2 --workspace --no-fail-fast -- --include-ignored

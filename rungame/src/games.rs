@@ -36,11 +36,19 @@ pub fn parse_games(input: &str) -> Result<Vec<GameSpec>, GameListError> {
     let pairs: Vec<(String, String, String)> = if is_semicolon_syntax(input) {
         input
             .split(';')
-            .map(|entry| {
-                let (number, name) = entry.split_once('|').unwrap_or((entry, ""));
-                (entry.trim().to_string(), number.trim().to_string(), name.trim().to_string())
+            .map(|entry| match entry.split_once('|') {
+                Some((number, name)) => Ok((
+                    entry.trim().to_string(),
+                    number.trim().to_string(),
+                    name.trim().to_string(),
+                )),
+                None if entry.trim().is_empty() => Err(fail("an entry is empty".into())),
+                None => Err(fail(format!(
+                    "{:?} has no \"|\" between game number and name",
+                    entry.trim()
+                ))),
             })
-            .collect()
+            .collect::<Result<_, _>>()?
     } else {
         input
             .split('|')
@@ -130,7 +138,8 @@ mod tests {
         );
         assert!(problem("1 A | 1 B").contains("game number 1 is given twice"));
         assert!(problem("").contains("no games given"));
-        assert!(problem("1 A ; ").contains("an entry is empty"));
+        assert!(problem("1 | A ; ").contains("an entry is empty"));
+        assert!(problem("1 A ; 2 | B").contains("\"1 A\" has no \"|\" between game number and name"));
         assert!(problem("1 A || 2 B").contains("an entry is empty"));
     }
 }

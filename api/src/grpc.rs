@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use squidgame_proto::{GameResult, GameServiceClient, ListGamesRequest, ListGamesResponse, PlayRequest};
+use squidgame_proto::{
+    GameResult, GameServiceClient, ListGamesRequest, ListGamesResponse, PlayRequest,
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic::Status;
 
@@ -50,7 +52,9 @@ impl GameBackend {
             .spawn(async move {
                 match tokio::time::timeout(timeout, client.list_games(ListGamesRequest {})).await {
                     Ok(reply) => reply.map(|r| r.into_inner()),
-                    Err(_) => Err(Status::deadline_exceeded("grpc-server did not answer in time")),
+                    Err(_) => Err(Status::deadline_exceeded(
+                        "grpc-server did not answer in time",
+                    )),
                 }
             })
             .await

@@ -11,7 +11,7 @@ use squidgame_common::http::{self, json_error, json_ok, Metrics};
 use squidgame_common::GameResultJson;
 use squidgame_proto::PlayRequest;
 use tide::{Request, Response, StatusCode};
-use tonic::Code;
+use tonic::{Code, Status};
 
 use crate::grpc::GameBackend;
 
@@ -46,10 +46,21 @@ type App = tide::Server<Arc<State>>;
 
 /// Builds the api; the caller serves it (see [`squidgame_common::http::serve`]).
 pub fn build(config: &Config) -> anyhow::Result<App> {
-    let backend = GameBackend::new(&config.grpc_url, Duration::from_millis(config.grpc_timeout_ms))?;
+    let backend = GameBackend::new(
+        &config.grpc_url,
+        Duration::from_millis(config.grpc_timeout_ms),
+    )?;
     let metrics = Metrics::new()
-        .describe("squidgame_api_requests_total", "counter", "Game requests answered, by HTTP status.")
-        .describe("squidgame_api_request_seconds_sum", "counter", "Total time spent answering game requests.");
+        .describe(
+            "squidgame_api_requests_total",
+            "counter",
+            "Game requests answered, by HTTP status.",
+        )
+        .describe(
+            "squidgame_api_request_seconds_sum",
+            "counter",
+            "Total time spent answering game requests.",
+        );
     let state = Arc::new(State {
         backend,
         max_players: config.max_players,
@@ -175,8 +186,6 @@ pub fn status_to_response(status: &Status) -> Response {
     }
 }
 
-use tonic::Status;
-
 async fn list_games(req: Request<Arc<State>>) -> tide::Result {
     match req.state().backend.list_games(Duration::from_secs(2)).await {
         Ok(list) => {
@@ -223,10 +232,22 @@ mod tests {
     fn rejects_bad_values_with_a_sentence() {
         let err = |g: &str, n: &str, p: &str| parse_game_request(g, n, p, 1000).unwrap_err();
         assert_eq!(err("x", "A", "3"), "game must be a game number, got \"x\"");
-        assert_eq!(err("1", "A", "0"), "players must be between 1 and 1000, got \"0\"");
-        assert_eq!(err("1", "A", "1001"), "players must be between 1 and 1000, got \"1001\"");
-        assert_eq!(err("1", "A", "-3"), "players must be between 1 and 1000, got \"-3\"");
-        assert_eq!(err("1", "%20", "3"), "game name must be 1 to 64 characters, got 0");
+        assert_eq!(
+            err("1", "A", "0"),
+            "players must be between 1 and 1000, got \"0\""
+        );
+        assert_eq!(
+            err("1", "A", "1001"),
+            "players must be between 1 and 1000, got \"1001\""
+        );
+        assert_eq!(
+            err("1", "A", "-3"),
+            "players must be between 1 and 1000, got \"-3\""
+        );
+        assert_eq!(
+            err("1", "%20", "3"),
+            "game name must be 1 to 64 characters, got 0"
+        );
         let long = "a".repeat(65);
         assert!(err("1", &long, "3").contains("got 65"));
         assert!(err("1", "%FF", "3").contains("UTF-8"));

@@ -13,7 +13,11 @@ pub const REASON_HEADER: &str = "x-squidgame-reason";
 #[derive(Debug, Clone, clap::Args)]
 pub struct AmqpArgs {
     /// RabbitMQ URL.
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
     pub amqp_url: String,
 }
 

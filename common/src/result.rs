@@ -56,7 +56,11 @@ pub enum InvalidResult {
     #[error("result has no id")]
     MissingId,
     #[error("result {id}: winner {winner} is outside 1..={players}")]
-    WinnerOutOfRange { id: String, winner: u32, players: u32 },
+    WinnerOutOfRange {
+        id: String,
+        winner: u32,
+        players: u32,
+    },
     #[error("result {id}: {reason}")]
     BadRoute { id: String, reason: String },
 }

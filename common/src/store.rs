@@ -123,7 +123,9 @@ impl Store {
     pub async fn connect(args: &StoreArgs) -> Result<Store, StoreError> {
         let client = redis::Client::open(args.redis_url.as_str())?;
         let mongo = mongodb::Client::with_uri_str(&args.mongo_url).await?;
-        let games = mongo.database(&args.mongo_db).collection::<Document>("games");
+        let games = mongo
+            .database(&args.mongo_db)
+            .collection::<Document>("games");
         Ok(Store {
             redis: RedisConn {
                 client,

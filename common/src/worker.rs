@@ -64,15 +64,51 @@ pub struct BatchArgs {
 /// The worker metrics registry (`/metrics` on the worker's health port).
 pub fn metrics() -> Metrics {
     Metrics::new()
-        .describe("squidgame_worker_consumed_total", "counter", "Messages taken from the queue.")
-        .describe("squidgame_worker_stored_total", "counter", "Results newly stored in MongoDB.")
-        .describe("squidgame_worker_counted_total", "counter", "Results newly counted in Redis.")
-        .describe("squidgame_worker_duplicates_total", "counter", "Redelivered results that were already stored.")
-        .describe("squidgame_worker_dead_lettered_total", "counter", "Malformed messages sent to the dead-letter destination.")
-        .describe("squidgame_worker_batches_total", "counter", "Batches acknowledged.")
-        .describe("squidgame_worker_batch_size_sum", "counter", "Sum of the sizes of acknowledged batches.")
-        .describe("squidgame_worker_store_errors_total", "counter", "Failed attempts to store a batch.")
-        .describe("squidgame_worker_last_batch_size", "gauge", "Size of the last acknowledged batch.")
+        .describe(
+            "squidgame_worker_consumed_total",
+            "counter",
+            "Messages taken from the queue.",
+        )
+        .describe(
+            "squidgame_worker_stored_total",
+            "counter",
+            "Results newly stored in MongoDB.",
+        )
+        .describe(
+            "squidgame_worker_counted_total",
+            "counter",
+            "Results newly counted in Redis.",
+        )
+        .describe(
+            "squidgame_worker_duplicates_total",
+            "counter",
+            "Redelivered results that were already stored.",
+        )
+        .describe(
+            "squidgame_worker_dead_lettered_total",
+            "counter",
+            "Malformed messages sent to the dead-letter destination.",
+        )
+        .describe(
+            "squidgame_worker_batches_total",
+            "counter",
+            "Batches acknowledged.",
+        )
+        .describe(
+            "squidgame_worker_batch_size_sum",
+            "counter",
+            "Sum of the sizes of acknowledged batches.",
+        )
+        .describe(
+            "squidgame_worker_store_errors_total",
+            "counter",
+            "Failed attempts to store a batch.",
+        )
+        .describe(
+            "squidgame_worker_last_batch_size",
+            "gauge",
+            "Size of the last acknowledged batch.",
+        )
 }
 
 /// Why [`run`] returned.
@@ -116,17 +152,23 @@ pub async fn run<S: Source>(
             }
         }
 
-        let Some(applied) = store_with_retry(store, &results, args, metrics, shutdown).await
-        else {
+        let Some(applied) = store_with_retry(store, &results, args, metrics, shutdown).await else {
             // Shutdown while the store was down: leave the batch unacknowledged.
             return Stopped::Shutdown;
         };
         metrics.add("squidgame_worker_stored_total", "", applied.stored as f64);
         metrics.add("squidgame_worker_counted_total", "", applied.counted as f64);
-        metrics.add("squidgame_worker_duplicates_total", "", applied.duplicates as f64);
+        metrics.add(
+            "squidgame_worker_duplicates_total",
+            "",
+            applied.duplicates as f64,
+        );
 
         let size = batch.len();
-        if let Err(e) = source.ack(batch.into_iter().map(|d| d.ticket).collect()).await {
+        if let Err(e) = source
+            .ack(batch.into_iter().map(|d| d.ticket).collect())
+            .await
+        {
             return Stopped::Source(e);
         }
         metrics.inc("squidgame_worker_batches_total", "");

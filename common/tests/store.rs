@@ -43,19 +43,44 @@ async fn a_redelivered_result_is_stored_and_counted_once() {
     let live_before = store.live_stats(10).await.expect("redis");
     let log_before = store.log_stats().await.expect("mongo");
 
-    let batch = vec![result(7, "kafka"), result(7, "rabbitmq"), result(3, "kafka")];
+    let batch = vec![
+        result(7, "kafka"),
+        result(7, "rabbitmq"),
+        result(3, "kafka"),
+    ];
     let first = store.apply_batch(&batch).await.expect("first delivery");
-    assert_eq!(first, Applied { stored: 3, duplicates: 0, counted: 3 });
+    assert_eq!(
+        first,
+        Applied {
+            stored: 3,
+            duplicates: 0,
+            counted: 3
+        }
+    );
 
     // The whole batch again, and one result a third time mixed with a new one.
     let again = store.apply_batch(&batch).await.expect("redelivery");
-    assert_eq!(again, Applied { stored: 0, duplicates: 3, counted: 0 });
+    assert_eq!(
+        again,
+        Applied {
+            stored: 0,
+            duplicates: 3,
+            counted: 0
+        }
+    );
     let fresh = result(9, "rabbitmq");
     let mixed = store
         .apply_batch(&[batch[0].clone(), fresh.clone()])
         .await
         .expect("mixed");
-    assert_eq!(mixed, Applied { stored: 1, duplicates: 1, counted: 1 });
+    assert_eq!(
+        mixed,
+        Applied {
+            stored: 1,
+            duplicates: 1,
+            counted: 1
+        }
+    );
 
     let live = store.live_stats(10).await.expect("redis");
     let log = store.log_stats().await.expect("mongo");

@@ -43,8 +43,7 @@ pub struct Overview {
 }
 
 async fn overview(store: &Store) -> Overview {
-    let (redis, mongo) =
-        futures_lite::future::zip(store.live_stats(10), store.log_stats()).await;
+    let (redis, mongo) = futures_lite::future::zip(store.live_stats(10), store.log_stats()).await;
     let mut errors = Vec::new();
     let redis = redis
         .map_err(|e| errors.push(format!("Redis is unavailable: {e}")))

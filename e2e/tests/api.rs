@@ -29,16 +29,25 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
     let api = stack_env("API_KAFKA_URL");
     let (status, body) = post_json(&format!("{api}/game/1/gamename/Random/players/0")).await;
     assert_eq!(status, 400);
-    assert_eq!(body["error"], "players must be between 1 and 1000, got \"0\"");
+    assert_eq!(
+        body["error"],
+        "players must be between 1 and 1000, got \"0\""
+    );
     let (status, body) = post_json(&format!("{api}/game/99/gamename/Nope/players/3")).await;
     assert_eq!(status, 404);
-    assert_eq!(body["error"], "unknown game 99: known games are 1, 2, 3, 4, 5, 6");
+    assert_eq!(
+        body["error"],
+        "unknown game 99: known games are 1, 2, 3, 4, 5, 6"
+    );
     let (status, body) = post_json(&format!("{api}/game/x/gamename/Nope/players/3")).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = get_json(&format!("{api}/game/1/gamename/Random/players/3")).await;
     assert_eq!(status, 405);
     assert_eq!(body["error"], "use POST to play a game");
-    let (status, body) = post_json(&format!("{api}/game/1/gamename/%F0%9F%A6%91%20Squid/players/3")).await;
+    let (status, body) = post_json(&format!(
+        "{api}/game/1/gamename/%F0%9F%A6%91%20Squid/players/3"
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["game_name"], "🦑 Squid");
     assert_eq!(body["route"], "kafka");

@@ -6,27 +6,37 @@ use std::time::Duration;
 use e2e::*;
 use squidgame_common::store::{LiveStats, LogStats, Store};
 
-
-
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn every_accepted_game_is_stored_once_and_counted_once() {
-
     let store = stack_store().await;
     // Games other tests played may still be on their way: start from a quiet stack.
     let (live_before, log_before) = quiet_counts(&store).await;
 
     let split = stack_env("SPLIT_URL");
     let (report, code) = rungame(&[
-        "--url", &split,
-        "--gamename", "1 | Random ; 2 | Roulette ; 5 | Last",
-        "--players", "30", "--rungames", "400", "--concurrence", "10",
-        "--timeout", "1m", "--seed", "42",
+        "--url",
+        &split,
+        "--gamename",
+        "1 | Random ; 2 | Roulette ; 5 | Last",
+        "--players",
+        "30",
+        "--rungames",
+        "400",
+        "--concurrence",
+        "10",
+        "--timeout",
+        "1m",
+        "--seed",
+        "42",
     ]);
     assert_eq!(code, 0, "rungame exit code; report: {report}");
     let ok = report["ok"].as_u64().expect("ok");
     assert_eq!(report["sent"], 400);
-    assert_eq!(ok, 400, "every request through the split got a 200: {report}");
+    assert_eq!(
+        ok, 400,
+        "every request through the split got a 200: {report}"
+    );
     assert_eq!(report["failed"], 0);
 
     let stored = eventually(Duration::from_secs(60), || async {
@@ -49,11 +59,17 @@ async fn every_accepted_game_is_stored_once_and_counted_once() {
     assert_eq!(kafka + rabbitmq, ok);
     for (route, n) in [("kafka", kafka), ("rabbitmq", rabbitmq)] {
         let share = n as f64 / ok as f64;
-        assert!((0.35..=0.65).contains(&share), "{route} carried {n} of {ok}");
+        assert!(
+            (0.35..=0.65).contains(&share),
+            "{route} carried {n} of {ok}"
+        );
         assert_eq!(report["per_route"][route], n, "rungame's count for {route}");
     }
     assert_eq!(log.by_route.kafka - log_before.by_route.kafka, kafka);
-    assert_eq!(log.by_route.rabbitmq - log_before.by_route.rabbitmq, rabbitmq);
+    assert_eq!(
+        log.by_route.rabbitmq - log_before.by_route.rabbitmq,
+        rabbitmq
+    );
 
     // The dashboard shows the same numbers as the stores.
     let dashboard = stack_env("DASHBOARD_URL");
@@ -61,7 +77,10 @@ async fn every_accepted_game_is_stored_once_and_counted_once() {
     assert_eq!(status, 200, "{overview}");
     assert_eq!(overview["redis"]["total"], live.total);
     assert_eq!(overview["redis"]["routes"]["kafka"], live.routes.kafka);
-    assert_eq!(overview["redis"]["routes"]["rabbitmq"], live.routes.rabbitmq);
+    assert_eq!(
+        overview["redis"]["routes"]["rabbitmq"],
+        live.routes.rabbitmq
+    );
     assert_eq!(overview["mongo"]["games"], log.games);
     assert_eq!(overview["mongo"]["by_route"]["kafka"], log.by_route.kafka);
     let recent = overview["redis"]["recent"].as_array().expect("recent");
@@ -70,27 +89,51 @@ async fn every_accepted_game_is_stored_once_and_counted_once() {
         let players = game["players"].as_u64().expect("players");
         let winner = game["winner"].as_u64().expect("winner");
         assert!((1..=players).contains(&winner), "{game}");
-        assert!([1, 2, 5].contains(&game["game"].as_u64().expect("game")), "{game}");
+        assert!(
+            [1, 2, 5].contains(&game["game"].as_u64().expect("game")),
+            "{game}"
+        );
     }
-    let top = overview["redis"]["top_players"].as_array().expect("top players");
+    let top = overview["redis"]["top_players"]
+        .as_array()
+        .expect("top players");
     assert!(!top.is_empty() && top.len() <= 10);
-    let wins: Vec<u64> = top.iter().map(|p| p["wins"].as_u64().expect("wins")).collect();
-    assert!(wins.windows(2).all(|w| w[0] >= w[1]), "top players sorted: {wins:?}");
-    let top_games = overview["mongo"]["top_games"].as_array().expect("top games");
+    let wins: Vec<u64> = top
+        .iter()
+        .map(|p| p["wins"].as_u64().expect("wins"))
+        .collect();
+    assert!(
+        wins.windows(2).all(|w| w[0] >= w[1]),
+        "top players sorted: {wins:?}"
+    );
+    let top_games = overview["mongo"]["top_games"]
+        .as_array()
+        .expect("top games");
     assert!(!top_games.is_empty() && top_games.len() <= 3);
 
     // The HTML overview shows the same totals, split, last games and top players.
     let (status, html) = get_text(&format!("{dashboard}/")).await;
     assert_eq!(status, 200);
-    assert!(html.contains(&format!("id=\"total\">{}<", live.total)), "total on the page");
+    assert!(
+        html.contains(&format!("id=\"total\">{}<", live.total)),
+        "total on the page"
+    );
     assert!(html.contains(&format!("id=\"mongo-games\">{}<", log.games)));
     assert!(html.contains(&format!("data-route=\"kafka\">{} (", live.routes.kafka)));
-    assert!(html.contains(&format!("data-route=\"rabbitmq\">{} (", live.routes.rabbitmq)));
-    assert_eq!(html.matches("<tr><td>").count(), 10 + top.len() + live.games.len());
+    assert!(html.contains(&format!(
+        "data-route=\"rabbitmq\">{} (",
+        live.routes.rabbitmq
+    )));
+    assert_eq!(
+        html.matches("<tr><td>").count(),
+        10 + top.len() + live.games.len()
+    );
     let best = &top[0];
-    assert!(html.contains(&format!("<tr><td>{}</td><td>{}</td></tr>", best["player"], best["wins"])));
+    assert!(html.contains(&format!(
+        "<tr><td>{}</td><td>{}</td></tr>",
+        best["player"], best["wins"]
+    )));
 }
-
 
 /// Counts once two readings 800 ms apart agree (nothing is still being stored).
 async fn quiet_counts(store: &Store) -> (LiveStats, LogStats) {

@@ -92,7 +92,11 @@ impl Source for RabbitSource {
         }
     }
 
-    async fn dead_letter(&mut self, delivery: &Delivery<u64>, reason: &str) -> Result<(), SourceError> {
+    async fn dead_letter(
+        &mut self,
+        delivery: &Delivery<u64>,
+        reason: &str,
+    ) -> Result<(), SourceError> {
         let mut headers = FieldTable::default();
         headers.insert(
             ShortString::from(rabbitmq::REASON_HEADER),

@@ -54,10 +54,12 @@ pub fn parse_games(input: &str) -> Result<Vec<GameSpec>, GameListError> {
             .split('|')
             .map(|entry| {
                 let entry = entry.trim();
-                let (number, name) = entry
-                    .split_once(char::is_whitespace)
-                    .unwrap_or((entry, ""));
-                (entry.to_string(), number.trim().to_string(), name.trim().to_string())
+                let (number, name) = entry.split_once(char::is_whitespace).unwrap_or((entry, ""));
+                (
+                    entry.to_string(),
+                    number.trim().to_string(),
+                    name.trim().to_string(),
+                )
             })
             .collect()
     };
@@ -73,7 +75,9 @@ pub fn parse_games(input: &str) -> Result<Vec<GameSpec>, GameListError> {
             return Err(fail(format!("{entry:?} has no game name")));
         }
         if name.chars().count() > 64 {
-            return Err(fail(format!("{entry:?}: a game name has at most 64 characters")));
+            return Err(fail(format!(
+                "{entry:?}: a game name has at most 64 characters"
+            )));
         }
         if games.iter().any(|g| g.number == number) {
             return Err(fail(format!("game number {number} is given twice")));
@@ -89,7 +93,9 @@ fn is_semicolon_syntax(input: &str) -> bool {
         return true;
     }
     let parts: Vec<&str> = input.split('|').collect();
-    parts.len() == 2 && !parts[0].trim().is_empty() && parts[0].trim().chars().all(|c| c.is_ascii_digit())
+    parts.len() == 2
+        && !parts[0].trim().is_empty()
+        && parts[0].trim().chars().all(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -109,7 +115,10 @@ mod tests {
             parse_games("1 | Random ; 2 | Roulette").unwrap(),
             vec![spec(1, "Random"), spec(2, "Roulette")]
         );
-        assert_eq!(parse_games("4 | Glass Bridge").unwrap(), vec![spec(4, "Glass Bridge")]);
+        assert_eq!(
+            parse_games("4 | Glass Bridge").unwrap(),
+            vec![spec(4, "Glass Bridge")]
+        );
     }
 
     #[test]
@@ -139,7 +148,9 @@ mod tests {
         assert!(problem("1 A | 1 B").contains("game number 1 is given twice"));
         assert!(problem("").contains("no games given"));
         assert!(problem("1 | A ; ").contains("an entry is empty"));
-        assert!(problem("1 A ; 2 | B").contains("\"1 A\" has no \"|\" between game number and name"));
+        assert!(
+            problem("1 A ; 2 | B").contains("\"1 A\" has no \"|\" between game number and name")
+        );
         assert!(problem("1 A || 2 B").contains("an entry is empty"));
     }
 }

@@ -2,23 +2,19 @@
 //!
 //! `rungame --gamename "1 | Random ; 2 | Roulette" --players 30 --rungames 30000 --concurrence 10 --timeout 3m`
 
-mod games;
-mod plan;
-mod report;
-mod run;
-
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use squidgame_common::Shutdown;
 
-use crate::games::{parse_games, GameSpec};
-use crate::plan::Plan;
-use crate::report::Report;
-use crate::run::{Progress, Run};
+use rungame::games::{parse_games, GameSpec};
+use rungame::plan::Plan;
+use rungame::report::Report;
+use rungame::run::{self, Progress, Run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
@@ -27,7 +23,10 @@ enum Output {
 }
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Sends Squid Games requests with bounded concurrency and reports what happened")]
+#[command(
+    version,
+    about = "Sends Squid Games requests with bounded concurrency and reports what happened"
+)]
 struct Args {
     /// Games to draw from: "1 | Random ; 2 | Roulette" or "1 Random | 2 Roulette | 5 Last".
     #[arg(long, value_parser = parse_game_list)]
@@ -47,6 +46,10 @@ struct Args {
     /// Stop sending after this long, e.g. 90s, 3m, 1h30m.
     #[arg(long, default_value = "3m", value_parser = parse_duration)]
     timeout: Duration,
+    /// Open model: send this many requests per second in all, however slow the answers
+    /// (latency then counts from when each request was due). Needs enough --concurrence.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Give up on one request after this long.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
@@ -70,6 +73,15 @@ struct GameList(Vec<GameSpec>);
 
 fn parse_game_list(s: &str) -> Result<GameList, String> {
     parse_games(s).map(GameList).map_err(|e| e.to_string())
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a positive number of requests per second"
+        )),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -116,7 +128,10 @@ fn run_main(args: Args) -> Result<ExitCode, String> {
     }
     let base_url = args.url.trim_end_matches('/').to_string();
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        return Err(format!("--url {:?} must start with http:// or https://", args.url));
+        return Err(format!(
+            "--url {:?} must start with http:// or https://",
+            args.url
+        ));
     }
     let labels: Vec<String> = games.iter().map(|g| g.to_string()).collect();
     let plan = Plan {
@@ -145,12 +160,22 @@ fn run_main(args: Args) -> Result<ExitCode, String> {
         concurrence: args.concurrence,
         timeout: args.timeout,
         request_timeout: args.request_timeout,
+        rate: args.rate,
     });
     let client = run::client(&run)?;
     let shutdown = Shutdown::on_signals().map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
     let progress = Arc::new(Progress::default());
+    let stop_display = Arc::new(AtomicBool::new(false));
+    // The live line only on a terminal: piped output gets nothing but the report.
+    let display = std::io::stderr()
+        .is_terminal()
+        .then(|| run::spawn_progress_line(&run, progress.clone(), stop_display.clone()));
     let (tally, elapsed, stopped_by) =
         async_std::task::block_on(run::execute(run.clone(), client, shutdown, progress));
+    stop_display.store(true, Ordering::Relaxed);
+    if let Some(display) = display {
+        let _ = display.join();
+    }
     let report = Report::new(
         &tally,
         &base_url,

@@ -82,8 +82,14 @@ mod tests {
     fn plan(seed: u64) -> Plan {
         Plan {
             games: vec![
-                GameSpec { number: 1, name: "Random".into() },
-                GameSpec { number: 6, name: "Red Light/Green 🦑".into() },
+                GameSpec {
+                    number: 1,
+                    name: "Random".into(),
+                },
+                GameSpec {
+                    number: 6,
+                    name: "Red Light/Green 🦑".into(),
+                },
             ],
             min_players: 1,
             max_players: 30,
@@ -111,7 +117,10 @@ mod tests {
             if e.game == 1 {
                 assert_eq!(
                     e.path,
-                    format!("/game/6/gamename/Red%20Light%2FGreen%20%F0%9F%A6%91/players/{}", e.players)
+                    format!(
+                        "/game/6/gamename/Red%20Light%2FGreen%20%F0%9F%A6%91/players/{}",
+                        e.players
+                    )
                 );
             }
         }

@@ -137,13 +137,23 @@ impl Report {
                 .collect(),
             errors: tally.errors.clone(),
             elapsed_s: secs,
-            rps: if secs > 0.0 { tally.sent as f64 / secs } else { 0.0 },
+            rps: if secs > 0.0 {
+                tally.sent as f64 / secs
+            } else {
+                0.0
+            },
             latency_ms,
             per_game: tally
                 .per_game
                 .iter()
                 .map(|(i, (sent, ok))| {
-                    (game_labels[*i].clone(), GameCounts { sent: *sent, ok: *ok })
+                    (
+                        game_labels[*i].clone(),
+                        GameCounts {
+                            sent: *sent,
+                            ok: *ok,
+                        },
+                    )
                 })
                 .collect(),
             per_route: tally.per_route.clone(),

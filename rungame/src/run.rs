@@ -21,6 +21,8 @@ pub struct Run {
     pub concurrence: u32,
     pub timeout: Duration,
     pub request_timeout: Duration,
+    /// Open model: request `i` is due at `start + i / rate`, whatever the responses do.
+    pub rate: Option<f64>,
 }
 
 /// Live counters, for the progress display.
@@ -81,7 +83,10 @@ pub async fn execute(
             let next = next.clone();
             let progress = progress.clone();
             async_std::task::spawn(async move {
-                sender(&run, &client, &shutdown, &next, &progress, deadline).await
+                sender(
+                    &run, &client, &shutdown, &next, &progress, started, deadline,
+                )
+                .await
             })
         })
         .collect();
@@ -99,12 +104,14 @@ pub async fn execute(
     (tally, started.elapsed(), stopped_by)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn sender(
     run: &Run,
     client: &surf::Client,
     shutdown: &Shutdown,
     next: &AtomicU64,
     progress: &Progress,
+    run_start: Instant,
     deadline: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
@@ -116,12 +123,40 @@ async fn sender(
         if i >= run.requests {
             break;
         }
+        // Latency counts from when the request was due, so a backlog behind slow
+        // responses shows in the numbers instead of hiding (coordinated omission).
+        let started = match run.rate {
+            Some(rate) => {
+                let due = run_start + Duration::from_secs_f64(i as f64 / rate);
+                if due >= deadline {
+                    break;
+                }
+                let wait = due.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    let interrupted = future::or(
+                        async {
+                            async_std::task::sleep(wait).await;
+                            false
+                        },
+                        async {
+                            shutdown.wait().await;
+                            true
+                        },
+                    )
+                    .await;
+                    if interrupted {
+                        break;
+                    }
+                }
+                due
+            }
+            None => Instant::now(),
+        };
         let endpoint = run.plan.endpoint(i);
         tally.sent += 1;
         let game = tally.per_game.entry(endpoint.game).or_default();
         game.0 += 1;
         let url = format!("{}{}", run.base_url, endpoint.path);
-        let started = Instant::now();
         let outcome = future::or(send(client, &url), async {
             let until_deadline = deadline.saturating_duration_since(Instant::now());
             future::or(async_std::task::sleep(until_deadline), async {
@@ -172,9 +207,11 @@ async fn send(client: &surf::Client, url: &str) -> Outcome {
     };
     let status = u16::from(res.status());
     let route = match res.body_bytes().await {
-        Ok(body) if (200..300).contains(&status) => serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("route")?.as_str().map(str::to_string)),
+        Ok(body) if (200..300).contains(&status) => {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("route")?.as_str().map(str::to_string))
+        }
         Ok(_) => None,
         Err(e) => return Outcome::Failed(error_kind(&e)),
     };
@@ -205,4 +242,49 @@ fn error_kind(e: &surf::Error) -> &'static str {
     } else {
         "other"
     }
+}
+
+/// A one-line live progress display on stderr, redrawn until `stop` is set.
+pub fn spawn_progress_line(
+    run: &Run,
+    progress: Arc<Progress>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let total = run.requests;
+    let timeout = run.timeout;
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let started = Instant::now();
+        let mut last = (started, 0u64);
+        let mut rate = 0.0;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = Instant::now();
+            let done = progress.done.load(Ordering::Relaxed);
+            let failed = progress.failed.load(Ordering::Relaxed);
+            let dt = now.duration_since(last.0).as_secs_f64();
+            if dt > 0.0 {
+                rate = (done - last.1) as f64 / dt;
+            }
+            last = (now, done);
+            let elapsed = now.duration_since(started);
+            let by_count = (rate > 0.0).then(|| (total - done.min(total)) as f64 / rate);
+            let by_time = timeout.saturating_sub(elapsed).as_secs_f64();
+            let left = by_count.map_or(by_time, |c| c.min(by_time));
+            let width = 30;
+            let filled = (done.min(total) * width / total.max(1)) as usize;
+            let line = format!(
+                "\r[{}{}] {done}/{total}  {rate:.0} req/s  errors {failed}  elapsed {:.1}s  left ~{left:.1}s ",
+                "#".repeat(filled),
+                " ".repeat(width as usize - filled),
+                elapsed.as_secs_f64(),
+            );
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(b"\r\x1b[2K");
+        let _ = err.flush();
+    })
 }

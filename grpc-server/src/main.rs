@@ -1,10 +1,6 @@
 //! grpc-server: plays Squid Games over gRPC and publishes each result to its route's
 //! queue (Kafka or RabbitMQ), answering only once the queue confirmed it.
 
-mod games;
-mod publisher;
-mod service;
-
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,8 +11,8 @@ use squidgame_common::rabbitmq::AmqpArgs;
 use squidgame_common::{kafka, telemetry, Route, Shutdown};
 use squidgame_proto::GameServiceServer;
 
-use crate::publisher::{KafkaPublisher, Publisher, RabbitPublisher};
-use crate::service::GameServer;
+use grpc_server::publisher::{KafkaPublisher, Publisher, RabbitPublisher};
+use grpc_server::service::GameServer;
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -73,7 +69,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             });
             Publisher::Kafka(KafkaPublisher::new(&config.kafka.kafka_brokers, timeout)?)
         }
-        Route::Rabbitmq => Publisher::Rabbit(RabbitPublisher::new(&config.amqp.amqp_url)),
+        Route::Rabbitmq => Publisher::Rabbit(Box::new(RabbitPublisher::new(&config.amqp.amqp_url))),
     };
     let server = GameServer::new(config.queue, config.max_players, publisher, timeout);
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -23,13 +23,17 @@ pub enum PublishError {
 /// The queue of this server's route.
 pub enum Publisher {
     Kafka(KafkaPublisher),
-    Rabbit(RabbitPublisher),
+    Rabbit(Box<RabbitPublisher>),
 }
 
 impl Publisher {
     /// Publishes and waits for the broker's confirmation (Kafka `acks=all`,
     /// RabbitMQ publisher confirm), at most `timeout`.
-    pub async fn publish(&self, result: &GameResult, timeout: Duration) -> Result<(), PublishError> {
+    pub async fn publish(
+        &self,
+        result: &GameResult,
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
         let body = result.encode_to_vec();
         let confirmed = async {
             match self {
@@ -132,7 +136,9 @@ impl RabbitPublisher {
         if confirm.is_ack() && confirm.take_message().is_none() {
             Ok(())
         } else {
-            Err(PublishError::Rabbit("the broker refused or returned the message".into()))
+            Err(PublishError::Rabbit(
+                "the broker refused or returned the message".into(),
+            ))
         }
     }
 }

@@ -20,7 +20,12 @@ pub struct GameServer {
 }
 
 impl GameServer {
-    pub fn new(route: Route, max_players: u32, publisher: Publisher, publish_timeout: Duration) -> Self {
+    pub fn new(
+        route: Route,
+        max_players: u32,
+        publisher: Publisher,
+        publish_timeout: Duration,
+    ) -> Self {
         GameServer {
             games: games::catalog(),
             route,
@@ -108,5 +113,64 @@ impl GameService for GameServer {
                 .collect(),
             max_players: self.max_players,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publisher::RabbitPublisher;
+
+    fn server() -> GameServer {
+        // The publisher connects lazily: nothing is contacted by `play`.
+        let publisher = Publisher::Rabbit(Box::new(RabbitPublisher::new("amqp://127.0.0.1:1/%2f")));
+        GameServer::new(Route::Rabbitmq, 10_000, publisher, Duration::from_secs(1))
+    }
+
+    fn request(game_id: u32, players: u32) -> PlayRequest {
+        PlayRequest {
+            game_id,
+            game_name: "Label".into(),
+            players,
+        }
+    }
+
+    #[test]
+    fn unknown_game_is_not_found_and_lists_the_known_numbers() {
+        let status = server().play(&request(42, 3)).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(
+            status.message(),
+            "unknown game 42: known games are 1, 2, 3, 4, 5, 6"
+        );
+    }
+
+    #[test]
+    fn players_outside_the_range_are_invalid_with_the_range_named() {
+        for players in [0, 10_001] {
+            let status = server().play(&request(1, players)).unwrap_err();
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            assert_eq!(
+                status.message(),
+                format!("players must be between 1 and 10000, got {players}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_result_carries_the_route_a_fresh_id_and_game_detail() {
+        let s = server();
+        let a = s.play(&request(2, 10_000)).expect("played");
+        let b = s.play(&request(2, 10_000)).expect("played");
+        assert_ne!(a.id, b.id);
+        assert_eq!(
+            uuid::Uuid::parse_str(&a.id).map(|u| u.get_version_num()),
+            Ok(4)
+        );
+        assert_eq!(a.route, "rabbitmq");
+        assert_eq!(a.rounds, 9_999, "roulette spins once per eliminated player");
+        assert!((1..=10_000).contains(&a.winner));
+        assert_eq!(a.game_name, "Label");
+        assert!(a.played_at_ms > 1_700_000_000_000);
     }
 }

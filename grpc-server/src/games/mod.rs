@@ -125,7 +125,11 @@ mod tests {
                 counts[(game.play(PLAYERS, &mut rng).winner - 1) as usize] += 1;
             }
             let chi2 = chi_square(&counts);
-            assert!(chi2 < 27.88, "{}: chi2 = {chi2:.1}, counts {counts:?}", game.name());
+            assert!(
+                chi2 < 27.88,
+                "{}: chi2 = {chi2:.1}, counts {counts:?}",
+                game.name()
+            );
         }
     }
 

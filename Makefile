@@ -33,3 +33,7 @@ install:
 
 clean: down
 	rm -rf run
+
+## make bench: throughput and latency, measured side by side in one run.
+bench: install
+	scripts/bench.sh

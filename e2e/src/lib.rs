@@ -32,7 +32,11 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps");
     let bin = dir.join(name);
-    assert!(bin.exists(), "{} is missing: build the workspace first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first",
+        bin.display()
+    );
     bin
 }
 
@@ -72,7 +76,9 @@ where
 
 /// GET `url` and parse the JSON body; returns the status too.
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let mut res = surf::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut res = surf::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = u16::from(res.status());
     let body = res.body_string().await.unwrap_or_default();
     let json = serde_json::from_str(&body)
@@ -82,17 +88,104 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
 
 /// GET `url` as text; returns the status too.
 pub async fn get_text(url: &str) -> (u16, String) {
-    let mut res = surf::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut res = surf::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = u16::from(res.status());
     (status, res.body_string().await.unwrap_or_default())
 }
 
 /// POST `url` with an empty body and parse the JSON answer.
 pub async fn post_json(url: &str) -> (u16, serde_json::Value) {
-    let mut res = surf::post(url).await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let mut res = surf::post(url)
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
     let status = u16::from(res.status());
     let body = res.body_string().await.unwrap_or_default();
     let json = serde_json::from_str(&body)
         .unwrap_or_else(|e| panic!("POST {url}: body is not JSON ({e}): {body}"));
     (status, json)
+}
+
+/// Results as grpc-server would publish them, with fresh ids.
+pub fn sample_results(count: usize, route: &str) -> Vec<squidgame_common::GameResult> {
+    (0..count)
+        .map(|i| squidgame_common::GameResult {
+            id: uuid::Uuid::new_v4().to_string(),
+            game_id: 1 + (i % 6) as u32,
+            game_name: ["Random", "Roulette", "Tug of War", "Glass Bridge", "Last", "Red Light"][i % 6]
+                .to_string(),
+            players: 30,
+            winner: 1 + (i % 30) as u32,
+            route: route.to_string(),
+            played_at_ms: 1_700_000_000_000 + i as i64,
+            rounds: 1,
+        })
+        .collect()
+}
+
+/// Publishes raw bodies to the Kafka results topic and waits for every ack.
+pub async fn publish_kafka(brokers: &str, bodies: &[Vec<u8>]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    squidgame_common::kafka::ensure_topics(brokers).await.expect("topics");
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let pending: Vec<_> = bodies
+        .iter()
+        .map(|body| {
+            producer.send(
+                FutureRecord::<(), [u8]>::to(squidgame_common::kafka::RESULTS_TOPIC)
+                    .payload(body.as_slice()),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for delivery in pending {
+        delivery.await.expect("kafka delivery");
+    }
+}
+
+/// Publishes raw bodies to the RabbitMQ results queue and waits for every confirm.
+pub async fn publish_rabbit(url: &str, bodies: &[Vec<u8>]) {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .expect("amqp connect");
+    let channel = conn.create_channel().await.expect("channel");
+    squidgame_common::rabbitmq::declare_topology(&channel)
+        .await
+        .expect("topology");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    let mut confirms = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                squidgame_common::rabbitmq::RESULTS_QUEUE.into(),
+                BasicPublishOptions::default(),
+                body,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish");
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        assert!(confirm.await.expect("confirm").is_ack());
+    }
+}
+
+/// A free local port for a process a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }

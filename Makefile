@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= -j2
 
-.PHONY: demo test up down status build install bench clean
+.PHONY: demo test up down status build install bench clean images check-kubernetes
 
 ## make demo: install, build, start the local stack, play 2000 games, report.
 demo: up
@@ -37,3 +37,11 @@ clean: down
 ## make bench: throughput and latency, measured side by side in one run.
 bench: install
 	scripts/bench.sh
+
+## make images: one container image per service (needs a Docker engine; REGISTRY, TAG, PUSH=1).
+images:
+	scripts/images.sh
+
+## make check-kubernetes: validate kubernetes/ and the Dockerfiles offline (part of make test).
+check-kubernetes:
+	scripts/check-kubernetes.sh

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export STACK_PROFILE=test
 
+# Kubernetes manifests and Dockerfiles, offline (fast; fails the run like any test).
+scripts/check-kubernetes.sh
+
 cargo build --release -j2 --workspace --bins --tests
 
 # Start from empty data so leftovers of an aborted run cannot skew the counts.

@@ -127,7 +127,7 @@ pub fn sample_results(count: usize, route: &str) -> Vec<squidgame_common::GameRe
 /// Publishes raw bodies to the Kafka results topic and waits for every ack.
 pub async fn publish_kafka(brokers: &str, bodies: &[Vec<u8>]) {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    squidgame_common::kafka::ensure_topics(brokers).await.expect("topics");
+    squidgame_common::kafka::ensure_topics(brokers, 1).await.expect("topics");
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "all")

@@ -61,8 +61,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let publisher = match config.queue {
         Route::Kafka => {
             let brokers = config.kafka.kafka_brokers.clone();
+            let replication = config.kafka.kafka_topic_replication;
             tokio::spawn(async move {
-                while let Err(e) = kafka::ensure_topics(&brokers).await {
+                while let Err(e) = kafka::ensure_topics(&brokers, replication).await {
                     tracing::warn!(error = %e, "cannot create the Kafka topics yet; retrying");
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }

@@ -42,8 +42,11 @@ fn source_error(e: impl std::fmt::Display) -> SourceError {
 }
 
 impl KafkaSource {
-    async fn connect(brokers: &str) -> Result<KafkaSource, SourceError> {
-        kafka::ensure_topics(brokers).await.map_err(source_error)?;
+    async fn connect(args: &KafkaArgs) -> Result<KafkaSource, SourceError> {
+        let brokers = args.kafka_brokers.as_str();
+        kafka::ensure_topics(brokers, args.kafka_topic_replication)
+            .await
+            .map_err(source_error)?;
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("group.id", kafka::CONSUMER_GROUP)
@@ -128,13 +131,12 @@ impl Source for KafkaSource {
 fn main() -> ExitCode {
     telemetry::init("info");
     let config = Config::parse();
-    let brokers = config.kafka.kafka_brokers.clone();
     let served = async_std::task::block_on(worker::serve(
         "worker-kafka",
         &config.listen,
         &config.store,
         &config.batch,
-        || KafkaSource::connect(&brokers),
+        || KafkaSource::connect(&config.kafka),
     ));
     match served {
         Ok(()) => ExitCode::SUCCESS,

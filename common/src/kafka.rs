@@ -32,7 +32,11 @@ pub async fn ensure_topics(brokers: &str, replication: i32) -> Result<(), KafkaE
         .set("bootstrap.servers", brokers)
         .create()?;
     let topics = [
-        NewTopic::new(RESULTS_TOPIC, PARTITIONS, TopicReplication::Fixed(replication)),
+        NewTopic::new(
+            RESULTS_TOPIC,
+            PARTITIONS,
+            TopicReplication::Fixed(replication),
+        ),
         NewTopic::new(DLQ_TOPIC, 1, TopicReplication::Fixed(replication)),
     ];
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

@@ -51,7 +51,10 @@ async fn measure(worker: &str, route: &str, batch: u32, count: usize) -> f64 {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let status = child.wait().expect("worker exit");
-    assert!(status.success(), "{worker} exited with {status} after SIGTERM");
+    assert!(
+        status.success(),
+        "{worker} exited with {status} after SIGTERM"
+    );
     rate
 }
 

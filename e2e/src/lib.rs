@@ -113,7 +113,14 @@ pub fn sample_results(count: usize, route: &str) -> Vec<squidgame_common::GameRe
         .map(|i| squidgame_common::GameResult {
             id: uuid::Uuid::new_v4().to_string(),
             game_id: 1 + (i % 6) as u32,
-            game_name: ["Random", "Roulette", "Tug of War", "Glass Bridge", "Last", "Red Light"][i % 6]
+            game_name: [
+                "Random",
+                "Roulette",
+                "Tug of War",
+                "Glass Bridge",
+                "Last",
+                "Red Light",
+            ][i % 6]
                 .to_string(),
             players: 30,
             winner: 1 + (i % 30) as u32,
@@ -127,7 +134,9 @@ pub fn sample_results(count: usize, route: &str) -> Vec<squidgame_common::GameRe
 /// Publishes raw bodies to the Kafka results topic and waits for every ack.
 pub async fn publish_kafka(brokers: &str, bodies: &[Vec<u8>]) {
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    squidgame_common::kafka::ensure_topics(brokers, 1).await.expect("topics");
+    squidgame_common::kafka::ensure_topics(brokers, 1)
+        .await
+        .expect("topics");
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "all")

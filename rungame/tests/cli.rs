@@ -43,13 +43,17 @@ fn start_server(delay: Duration, fail_every: u64) -> TestServer {
             seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
             async_std::task::sleep(delay).await;
             seen.in_flight.fetch_sub(1, Ordering::SeqCst);
-            if fail_every > 0 && n % fail_every == 0 {
+            if fail_every > 0 && n.is_multiple_of(fail_every) {
                 return Ok(http::json_error(
                     tide::StatusCode::InternalServerError,
                     "boom",
                 ));
             }
-            let route = if n % 2 == 0 { "kafka" } else { "rabbitmq" };
+            let route = if n.is_multiple_of(2) {
+                "kafka"
+            } else {
+                "rabbitmq"
+            };
             http::json_ok(&serde_json::json!({ "route": route, "winner": 1 }))
         },
     );

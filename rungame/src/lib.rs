@@ -5,3 +5,4 @@ pub mod games;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod transport;

@@ -127,19 +127,18 @@ fn run_main(args: Args) -> Result<ExitCode, String> {
         ));
     }
     let base_url = args.url.trim_end_matches('/').to_string();
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        return Err(format!(
-            "--url {:?} must start with http:// or https://",
-            args.url
-        ));
-    }
+    let base = surf::Url::parse(&base_url)
+        .ok()
+        .filter(|u| u.scheme() == "http" && u.has_host() && u.path() == "/")
+        .ok_or_else(|| {
+            format!(
+                "--url {:?} must be an http:// URL without a path, like http://127.0.0.1:8080",
+                args.url
+            )
+        })?;
     let labels: Vec<String> = games.iter().map(|g| g.to_string()).collect();
-    let plan = Plan {
-        games,
-        min_players: args.min_players,
-        max_players: args.players,
-        seed: args.seed.unwrap_or_else(rand::random),
-    };
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let plan = Plan::new(games, args.min_players, args.players, seed);
 
     if args.dry_run {
         let stdout = std::io::stdout();
@@ -154,7 +153,7 @@ fn run_main(args: Args) -> Result<ExitCode, String> {
     }
 
     let run = Arc::new(Run {
-        base_url: base_url.clone(),
+        base,
         plan,
         requests: args.rungames,
         concurrence: args.concurrence,
@@ -162,7 +161,7 @@ fn run_main(args: Args) -> Result<ExitCode, String> {
         request_timeout: args.request_timeout,
         rate: args.rate,
     });
-    let client = run::client(&run)?;
+    let client = run::client();
     let shutdown = Shutdown::on_signals().map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
     let progress = Arc::new(Progress::default());
     let stop_display = Arc::new(AtomicBool::new(false));
@@ -171,7 +170,7 @@ fn run_main(args: Args) -> Result<ExitCode, String> {
         .is_terminal()
         .then(|| run::spawn_progress_line(&run, progress.clone(), stop_display.clone()));
     let (tally, elapsed, stopped_by) =
-        async_std::task::block_on(run::execute(run.clone(), client, shutdown, progress));
+        async_io::block_on(run::execute(run.clone(), client, shutdown, progress));
     stop_display.store(true, Ordering::Relaxed);
     if let Some(display) = display {
         let _ = display.join();

@@ -36,6 +36,8 @@ pub struct Plan {
     pub min_players: u32,
     pub max_players: u32,
     pub seed: u64,
+    /// `/game/{n}/gamename/{encoded name}/players/` per game, built once.
+    prefixes: Vec<String>,
 }
 
 /// One planned request.
@@ -48,17 +50,33 @@ pub struct Endpoint {
 }
 
 impl Plan {
+    pub fn new(games: Vec<GameSpec>, min_players: u32, max_players: u32, seed: u64) -> Plan {
+        let prefixes = games
+            .iter()
+            .map(|g| {
+                format!(
+                    "/game/{}/gamename/{}/players/",
+                    g.number,
+                    utf8_percent_encode(&g.name, SEGMENT)
+                )
+            })
+            .collect();
+        Plan {
+            games,
+            min_players,
+            max_players,
+            seed,
+            prefixes,
+        }
+    }
+
     pub fn endpoint(&self, i: u64) -> Endpoint {
         let mut rng = SmallRng::seed_from_u64(mix(self.seed, i));
         let game = rng.random_range(0..self.games.len());
         let players = rng.random_range(self.min_players..=self.max_players);
-        let spec = &self.games[game];
-        let path = format!(
-            "/game/{}/gamename/{}/players/{}",
-            spec.number,
-            utf8_percent_encode(&spec.name, SEGMENT),
-            players
-        );
+        let mut path = String::with_capacity(self.prefixes[game].len() + 10);
+        path.push_str(&self.prefixes[game]);
+        path.push_str(&players.to_string());
         Endpoint {
             game,
             players,
@@ -80,21 +98,17 @@ mod tests {
     use super::*;
 
     fn plan(seed: u64) -> Plan {
-        Plan {
-            games: vec![
-                GameSpec {
-                    number: 1,
-                    name: "Random".into(),
-                },
-                GameSpec {
-                    number: 6,
-                    name: "Red Light/Green 🦑".into(),
-                },
-            ],
-            min_players: 1,
-            max_players: 30,
-            seed,
-        }
+        let games = vec![
+            GameSpec {
+                number: 1,
+                name: "Random".into(),
+            },
+            GameSpec {
+                number: 6,
+                name: "Red Light/Green 🦑".into(),
+            },
+        ];
+        Plan::new(games, 1, 30, seed)
     }
 
     #[test]

@@ -60,6 +60,16 @@ impl Tally {
         let _ = self.latency.add(&other.latency);
     }
 
+    /// Counts one answer carried by `route` (allocates only for a new route).
+    pub fn count_route(&mut self, route: &str) {
+        match self.per_route.get_mut(route) {
+            Some(n) => *n += 1,
+            None => {
+                self.per_route.insert(route.to_string(), 1);
+            }
+        }
+    }
+
     pub fn record_latency(&mut self, took: Duration) {
         let _ = self.latency.record((took.as_micros() as u64).max(1));
     }

@@ -15,7 +15,8 @@ use crate::report::Tally;
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 
 pub struct Run {
-    pub base_url: String,
+    /// The api (or split) to send to; each request replaces the path.
+    pub base: surf::Url,
     pub plan: Plan,
     pub requests: u64,
     pub concurrence: u32,
@@ -51,19 +52,14 @@ impl StoppedBy {
 }
 
 enum Outcome {
-    Answered { status: u16, route: Option<String> },
+    Answered { status: u16, route: Option<Route> },
     Failed(&'static str),
     CutOff,
 }
 
-pub fn client(run: &Run) -> Result<surf::Client, String> {
-    surf::Config::new()
-        .set_timeout(Some(run.request_timeout))
-        .set_max_connections_per_host(run.concurrence as usize)
-        .set_tcp_no_delay(true)
-        .set_http_keep_alive(true)
-        .try_into()
-        .map_err(|e: <surf::Config as TryInto<surf::Client>>::Error| e.to_string())
+/// A surf client over the lean HTTP/1.1 transport (see [`crate::transport`]).
+pub fn client() -> surf::Client {
+    surf::Client::with_http_client(crate::transport::LeanH1::default())
 }
 
 pub async fn execute(
@@ -75,24 +71,17 @@ pub async fn execute(
     let started = Instant::now();
     let deadline = started + run.timeout;
     let next = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..run.concurrence)
-        .map(|_| {
-            let run = run.clone();
-            let client = client.clone();
-            let shutdown = shutdown.clone();
-            let next = next.clone();
-            let progress = progress.clone();
-            async_std::task::spawn(async move {
-                sender(
-                    &run, &client, &shutdown, &next, &progress, started, deadline,
-                )
-                .await
-            })
-        })
-        .collect();
+    // All senders run as one task on the calling thread: every wake-up stays on this
+    // thread (no hand-off between executor threads), which is what a load generator
+    // wants when the server under test shares the machine.
+    let senders = (0..run.concurrence).map(|_| {
+        sender(
+            &run, &client, &shutdown, &next, &progress, started, deadline,
+        )
+    });
     let mut tally = Tally::default();
-    for task in tasks {
-        tally.merge(task.await);
+    for part in futures_util::future::join_all(senders).await {
+        tally.merge(part);
     }
     let stopped_by = if shutdown.is_triggered() {
         StoppedBy::Interrupted
@@ -115,6 +104,7 @@ async fn sender(
     deadline: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
+    let mut guard = Guard::new(deadline, run.request_timeout, shutdown);
     loop {
         if shutdown.is_triggered() || Instant::now() >= deadline {
             break;
@@ -156,17 +146,10 @@ async fn sender(
         tally.sent += 1;
         let game = tally.per_game.entry(endpoint.game).or_default();
         game.0 += 1;
-        let url = format!("{}{}", run.base_url, endpoint.path);
-        let outcome = future::or(send(client, &url), async {
-            let until_deadline = deadline.saturating_duration_since(Instant::now());
-            future::or(async_std::task::sleep(until_deadline), async {
-                shutdown.wait().await;
-                async_std::task::sleep(INTERRUPT_GRACE).await;
-            })
-            .await;
-            Outcome::CutOff
-        })
-        .await;
+        // Only the path changes: cloning the parsed base URL skips re-parsing the host.
+        let mut url = run.base.clone();
+        url.set_path(&endpoint.path);
+        let outcome = future::or(send(client, url), guard.watch(started)).await;
         match outcome {
             Outcome::Answered { status, route } => {
                 tally.record_latency(started.elapsed());
@@ -177,7 +160,7 @@ async fn sender(
                         g.1 += 1;
                     }
                     if let Some(route) = route {
-                        *tally.per_route.entry(route).or_default() += 1;
+                        tally.count_route(route.name());
                     }
                 } else {
                     tally.failed += 1;
@@ -200,20 +183,133 @@ async fn sender(
     tally
 }
 
-async fn send(client: &surf::Client, url: &str) -> Outcome {
-    let mut res = match client.post(url).await {
-        Ok(res) => res,
-        Err(e) => return Outcome::Failed(error_kind(&e)),
-    };
-    let status = u16::from(res.status());
-    let route = match res.body_bytes().await {
-        Ok(body) if (200..300).contains(&status) => {
-            serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("route")?.as_str().map(str::to_string))
+/// Ends a request that runs into the run's deadline, its own timeout, or past the
+/// grace period after Ctrl-C.
+///
+/// One timer per sender, re-armed only when it fires: requests are far shorter than
+/// the timeout, so arming a timer per request would cost more than the request.
+struct Guard {
+    timer: async_io::Timer,
+    deadline: Instant,
+    request_timeout: Duration,
+    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    interrupted_at: Option<Instant>,
+}
+
+impl Guard {
+    fn new(deadline: Instant, request_timeout: Duration, shutdown: &Shutdown) -> Guard {
+        let shutdown = shutdown.clone();
+        Guard {
+            timer: async_io::Timer::at(deadline.min(Instant::now() + request_timeout)),
+            deadline,
+            request_timeout,
+            shutdown: Box::pin(async move { shutdown.wait().await }),
+            interrupted_at: None,
         }
-        Ok(_) => None,
+    }
+
+    /// The moment a request that started at `started` must end.
+    fn limit(&self, started: Instant) -> Instant {
+        let mut limit = self.deadline.min(started + self.request_timeout);
+        if let Some(at) = self.interrupted_at {
+            limit = limit.min(at + INTERRUPT_GRACE);
+        }
+        limit
+    }
+
+    /// Resolves when the request that started at `started` has to be given up.
+    async fn watch(&mut self, started: Instant) -> Outcome {
+        enum Event {
+            Timer,
+            Interrupt,
+        }
+        loop {
+            let interrupted = self.interrupted_at.is_some();
+            let timer = &mut self.timer;
+            let shutdown = &mut self.shutdown;
+            let event = future::or(
+                async {
+                    timer.await;
+                    Event::Timer
+                },
+                async {
+                    if interrupted {
+                        future::pending::<()>().await;
+                    }
+                    shutdown.await;
+                    Event::Interrupt
+                },
+            )
+            .await;
+            let now = Instant::now();
+            if let Event::Interrupt = event {
+                self.interrupted_at = Some(now);
+            }
+            let limit = self.limit(started);
+            if now >= limit {
+                // Re-arm for the next request of this sender.
+                self.timer.set_at(now + self.request_timeout);
+                return if now >= started + self.request_timeout && now < self.deadline {
+                    Outcome::Failed("timeout")
+                } else {
+                    Outcome::CutOff
+                };
+            }
+            self.timer.set_at(limit);
+        }
+    }
+}
+
+/// The route named in an answer; the two known ones need no allocation.
+enum Route {
+    Kafka,
+    Rabbitmq,
+    Other(String),
+}
+
+impl Route {
+    fn parse(name: &str) -> Route {
+        match name {
+            "kafka" => Route::Kafka,
+            "rabbitmq" => Route::Rabbitmq,
+            other => Route::Other(other.to_string()),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Route::Kafka => "kafka",
+            Route::Rabbitmq => "rabbitmq",
+            Route::Other(name) => name,
+        }
+    }
+}
+
+/// The only field of the api's answer rungame reads.
+#[derive(serde::Deserialize)]
+struct Routed<'a> {
+    #[serde(borrow)]
+    route: Option<&'a str>,
+}
+
+async fn send(client: &surf::Client, url: surf::Url) -> Outcome {
+    let answered = async {
+        let request = surf::Request::new(surf::http::Method::Post, url);
+        let mut res = client.send(request).await?;
+        let body = res.body_bytes().await?;
+        Ok::<_, surf::Error>((u16::from(res.status()), body))
+    }
+    .await;
+    let (status, body) = match answered {
         Err(e) => return Outcome::Failed(error_kind(&e)),
+        Ok(answer) => answer,
+    };
+    let route = if (200..300).contains(&status) {
+        serde_json::from_slice::<Routed<'_>>(&body)
+            .ok()
+            .and_then(|r| r.route.map(Route::parse))
+    } else {
+        None
     };
     Outcome::Answered { status, route }
 }

@@ -27,18 +27,28 @@ pub struct KafkaArgs {
 }
 
 /// Creates the results topic and its dead-letter topic if they do not exist.
+///
+/// Only missing topics are created: asking for existing ones is harmless on Apache
+/// Kafka, but the local stand-in broker does not cope with concurrent creations.
 pub async fn ensure_topics(brokers: &str, replication: i32) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let topics = [
+    let existing = existing_topics(brokers).await?;
+    let topics: Vec<NewTopic<'_>> = [
         NewTopic::new(
             RESULTS_TOPIC,
             PARTITIONS,
             TopicReplication::Fixed(replication),
         ),
         NewTopic::new(DLQ_TOPIC, 1, TopicReplication::Fixed(replication)),
-    ];
+    ]
+    .into_iter()
+    .filter(|t| !existing.iter().any(|name| name == t.name))
+    .collect();
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for outcome in admin.create_topics(&topics, &options).await? {
         match outcome {
@@ -51,4 +61,30 @@ pub async fn ensure_topics(brokers: &str, replication: i32) -> Result<(), KafkaE
         }
     }
     Ok(())
+}
+
+/// Names of the topics the cluster has (metadata is a blocking call in librdkafka, so it
+/// runs on its own thread).
+async fn existing_topics(brokers: &str) -> Result<Vec<String>, KafkaError> {
+    let (tx, rx) = async_channel::bounded(1);
+    let config = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .clone();
+    std::thread::spawn(move || {
+        let names = config
+            .create::<AdminClient<DefaultClientContext>>()
+            .and_then(|admin| admin.inner().fetch_metadata(None, Duration::from_secs(10)))
+            .map(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                    .map(|t| t.name().to_string())
+                    .collect()
+            });
+        let _ = tx.send_blocking(names);
+    });
+    rx.recv()
+        .await
+        .unwrap_or_else(|_| Err(KafkaError::AdminOpCreation("metadata thread ended".into())))
 }

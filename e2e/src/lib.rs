@@ -198,3 +198,79 @@ pub fn free_port() -> u16 {
         .expect("free port")
         .port()
 }
+
+/// The repository root (where `scripts/stack.sh` lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The pid of a process the test stack started (`run/test/pids/NAME.pid`).
+pub fn stack_pid(name: &str) -> Option<u32> {
+    let path = repo_root()
+        .join("run/test/pids")
+        .join(format!("{name}.pid"));
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Sends `signal` (e.g. "KILL", "TERM") to a process of the test stack and waits until
+/// it is gone.
+pub fn stop_stack_process(name: &str, signal: &str) {
+    let pid = stack_pid(name).unwrap_or_else(|| panic!("no pid file for {name}"));
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {name} ({pid})");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        // A zombie counts as gone.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{name} did not stop within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts whatever part of the test stack is not running (`scripts/stack.sh up`).
+pub fn stack_up() {
+    let out = Command::new(repo_root().join("scripts/stack.sh"))
+        .arg("up")
+        .env("STACK_PROFILE", "test")
+        .output()
+        .expect("scripts/stack.sh up");
+    assert!(
+        out.status.success(),
+        "stack.sh up failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of an unlabelled metric on a `/metrics` page; `None` while the page is
+/// not reachable.
+pub async fn metric(base_url: &str, name: &str) -> Option<f64> {
+    let mut res = surf::get(format!("{base_url}/metrics")).await.ok()?;
+    let text = res.body_string().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Restarts whatever part of the test stack a test stopped, even when the test fails.
+pub struct RestoreStack;
+
+impl Drop for RestoreStack {
+    fn drop(&mut self) {
+        let out = Command::new(repo_root().join("scripts/stack.sh"))
+            .arg("up")
+            .env("STACK_PROFILE", "test")
+            .output();
+        if !matches!(&out, Ok(o) if o.status.success()) {
+            eprintln!("could not restore the test stack: {out:?}");
+        }
+    }
+}

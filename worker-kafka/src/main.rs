@@ -53,6 +53,9 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            // A worker killed without leaving the group hands its partitions over
+            // after this long.
+            .set("session.timeout.ms", "10000")
             .create()
             .map_err(source_error)?;
         consumer

@@ -66,3 +66,43 @@ kill $static_pid 2>/dev/null || true
 # ---------------------------------------------------------------- games
 say "games per second (one core, seeded)"
 cargo bench -j2 -p grpc-server --bench games 2>/dev/null
+
+# ---------------------------------------------------------------- workers
+say "workers: results stored per second, batches against one message at a time"
+trap 'kill $static_pid 2>/dev/null || true; scripts/stack.sh down >/dev/null' EXIT
+scripts/stack.sh down >/dev/null
+rm -rf "$RUN/data"
+scripts/stack.sh servers >/dev/null
+set -a; eval "$(scripts/stack.sh env)"; set +a
+cargo bench -j2 -p e2e --bench workers 2>/dev/null
+
+# ---------------------------------------------------------------- pipeline
+say "pipeline: rungame through the split until every game is stored"
+scripts/stack.sh up >/dev/null
+overview() { curl -fsS -m 10 "$DASHBOARD_URL/api/overview"; }
+stored() { overview | json "min(d['redis']['total'], d['mongo']['games'])"; }
+PIPELINE_GAMES=${BENCH_PIPELINE_GAMES:-20000}
+for c in 10 64; do
+  before=$(stored)
+  start=$(date +%s.%N)
+  target/release/rungame --url "$SPLIT_URL" --gamename "1 Random | 2 Roulette | 5 Last" \
+    --rungames "$PIPELINE_GAMES" --concurrence "$c" --timeout 5m --output json >"$RUN/pipeline-c$c.json" || true
+  ok=$(json "d['ok']" <"$RUN/pipeline-c$c.json")
+  rps=$(json "d['rps']" <"$RUN/pipeline-c$c.json")
+  until [ "$(( $(stored) - before ))" -ge "$ok" ]; do sleep 0.2; done
+  end=$(date +%s.%N)
+  rate=$(python3 -c "print(round($ok/($end-$start)))")
+  printf 'c=%-3s rungame %6.0f req/s, %s ok; stored in %.1f s\n' "$c" "$rps" "$ok" "$(python3 -c "print($end-$start)")"
+  printf 'pipeline stored games/s at c=%s: %s\n' "$c" "$rate"
+done
+
+# ---------------------------------------------------------------- dashboard
+say "dashboard: overview latency with 100,000 games stored"
+cargo bench -j2 -p e2e --bench fill_store 2>/dev/null
+for page in /api/overview /; do
+  oha --no-tui --output-format json -n 2000 -c 4 "$DASHBOARD_URL$page" >"$RUN/overview.json"
+  printf 'GET %-13s p50 %.2f ms  p99 %.2f ms  (%s games stored)\n' "$page" \
+    "$(json "d['latencyPercentiles']['p50']*1000" <"$RUN/overview.json")" \
+    "$(json "d['latencyPercentiles']['p99']*1000" <"$RUN/overview.json")" \
+    "$(overview | json "d['mongo']['games']")"
+done

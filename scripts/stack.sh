@@ -40,6 +40,13 @@ export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:$P_AMQP/%2f}
 export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$P_KAFKA}
 export MONGO_URL=${MONGO_URL:-mongodb://127.0.0.1:$P_MONGO/}
 export RUST_LOG=${RUST_LOG:-info}
+if [ -z "$EXTERNAL_KAFKA" ]; then
+  # The local stand-in broker (tansu 0.6) crashes when an idempotent producer that was
+  # connected before a broker restart produces again, so locally the producers run
+  # without idempotence. Nothing is counted twice either way: results are deduplicated
+  # by id when stored. Against a real Kafka (KAFKA_BROKERS set) it stays on.
+  export KAFKA_IDEMPOTENCE=${KAFKA_IDEMPOTENCE:-false}
+fi
 RABBIT_NODE=squidgame-$PROFILE@localhost
 
 say() { printf '==> %s\n' "$*"; }

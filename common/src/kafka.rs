@@ -24,6 +24,23 @@ pub struct KafkaArgs {
     #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1,
           value_parser = clap::value_parser!(i32).range(1..=32))]
     pub kafka_topic_replication: i32,
+    /// Idempotent producer (`enable.idempotence`): the broker drops a producer's retried
+    /// duplicates. Results are deduplicated by id downstream either way.
+    #[arg(long, env = "KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub kafka_idempotence: bool,
+}
+
+impl KafkaArgs {
+    /// Producer settings every producer of the project uses: `acks=all`, idempotence
+    /// as configured.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.kafka_brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", self.kafka_idempotence.to_string());
+        config
+    }
 }
 
 /// Creates the results topic and its dead-letter topic if they do not exist.

@@ -68,7 +68,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             });
-            Publisher::Kafka(KafkaPublisher::new(&config.kafka.kafka_brokers, timeout)?)
+            Publisher::Kafka(KafkaPublisher::new(&config.kafka, timeout)?)
         }
         Route::Rabbitmq => Publisher::Rabbit(Box::new(RabbitPublisher::new(&config.amqp.amqp_url))),
     };

@@ -6,8 +6,8 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use prost::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
-use squidgame_common::{kafka, rabbitmq, GameResult};
+use squidgame_common::kafka::{self, KafkaArgs};
+use squidgame_common::{rabbitmq, GameResult};
 use tokio::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +53,9 @@ pub struct KafkaPublisher {
 }
 
 impl KafkaPublisher {
-    pub fn new(brokers: &str, timeout: Duration) -> Result<Self, PublishError> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
+    pub fn new(args: &KafkaArgs, timeout: Duration) -> Result<Self, PublishError> {
+        let producer = args
+            .producer_config()
             .set("linger.ms", "2")
             .set("message.timeout.ms", timeout.as_millis().to_string())
             .create()

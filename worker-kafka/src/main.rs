@@ -61,10 +61,8 @@ impl KafkaSource {
         consumer
             .subscribe(&[kafka::RESULTS_TOPIC])
             .map_err(source_error)?;
-        let dead_letters: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
+        let dead_letters: FutureProducer = args
+            .producer_config()
             .create()
             .map_err(source_error)?;
         Ok(KafkaSource {

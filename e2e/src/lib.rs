@@ -236,13 +236,26 @@ pub fn stop_stack_process(name: &str, signal: &str) {
     }
 }
 
+/// `scripts/stack.sh up` for the test stack. The addresses the tests read from the
+/// environment are removed: to stack.sh they would mean "external server, do not start".
+fn stack_up_command() -> Command {
+    let mut command = Command::new(repo_root().join("scripts/stack.sh"));
+    command.arg("up").env("STACK_PROFILE", "test");
+    for name in [
+        "REDIS_URL",
+        "MONGO_URL",
+        "KAFKA_BROKERS",
+        "AMQP_URL",
+        "KAFKA_IDEMPOTENCE",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Starts whatever part of the test stack is not running (`scripts/stack.sh up`).
 pub fn stack_up() {
-    let out = Command::new(repo_root().join("scripts/stack.sh"))
-        .arg("up")
-        .env("STACK_PROFILE", "test")
-        .output()
-        .expect("scripts/stack.sh up");
+    let out = stack_up_command().output().expect("scripts/stack.sh up");
     assert!(
         out.status.success(),
         "stack.sh up failed: {}{}",
@@ -265,10 +278,7 @@ pub struct RestoreStack;
 
 impl Drop for RestoreStack {
     fn drop(&mut self) {
-        let out = Command::new(repo_root().join("scripts/stack.sh"))
-            .arg("up")
-            .env("STACK_PROFILE", "test")
-            .output();
+        let out = stack_up_command().output();
         if !matches!(&out, Ok(o) if o.status.success()) {
             eprintln!("could not restore the test stack: {out:?}");
         }

@@ -200,13 +200,13 @@ async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_worker_goe
         }
     }
     let headers = found.expect("the malformed message is in the dead-letter queue");
-    let reason = headers
-        .and_then(|h| h.inner().get("x-squidgame-reason").cloned())
-        .expect("reason header");
-    assert!(
-        format!("{reason:?}").contains("not a protobuf GameResult"),
-        "{reason:?}"
-    );
+    let reason = match headers.and_then(|h| h.inner().get("x-squidgame-reason").cloned()) {
+        Some(lapin::types::AMQPValue::LongString(s)) => {
+            String::from_utf8_lossy(s.as_bytes()).into_owned()
+        }
+        other => panic!("reason header: {other:?}"),
+    };
+    assert!(reason.contains("not a protobuf GameResult"), "{reason}");
 
     // Kafka: the dead letter is on squidgame.results.dlq with the reason.
     let dead = read_kafka_dlq(&stack_env("KAFKA_BROKERS")).await;

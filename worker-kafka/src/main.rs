@@ -21,6 +21,10 @@ struct Config {
     /// Address of the health and metrics endpoint.
     #[arg(long, env = "WORKER_LISTEN", default_value = "127.0.0.1:9101")]
     listen: String,
+    /// This worker's stable identity in the consumer group (static membership): keep it
+    /// across restarts, make it unique per worker.
+    #[arg(long, env = "WORKER_INSTANCE", default_value = "worker-kafka-1")]
+    instance: String,
     #[command(flatten)]
     kafka: KafkaArgs,
     #[command(flatten)]
@@ -42,7 +46,7 @@ fn source_error(e: impl std::fmt::Display) -> SourceError {
 }
 
 impl KafkaSource {
-    async fn connect(args: &KafkaArgs) -> Result<KafkaSource, SourceError> {
+    async fn connect(args: &KafkaArgs, instance: &str) -> Result<KafkaSource, SourceError> {
         let brokers = args.kafka_brokers.as_str();
         kafka::ensure_topics(brokers, args.kafka_topic_replication)
             .await
@@ -54,17 +58,19 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             // A worker killed without leaving the group hands its partitions over
-            // after this long.
+            // after these: the coordinator waits up to the poll interval (the
+            // rebalance timeout) for every known member to rejoin.
             .set("session.timeout.ms", "10000")
+            .set("max.poll.interval.ms", "20000")
+            // Static membership: a restarted worker takes its own place back at once
+            // instead of waiting for the coordinator to give up on its old self.
+            .set("group.instance.id", instance)
             .create()
             .map_err(source_error)?;
         consumer
             .subscribe(&[kafka::RESULTS_TOPIC])
             .map_err(source_error)?;
-        let dead_letters: FutureProducer = args
-            .producer_config()
-            .create()
-            .map_err(source_error)?;
+        let dead_letters: FutureProducer = args.producer_config().create().map_err(source_error)?;
         Ok(KafkaSource {
             consumer,
             dead_letters,
@@ -137,7 +143,7 @@ fn main() -> ExitCode {
         &config.listen,
         &config.store,
         &config.batch,
-        || KafkaSource::connect(&config.kafka),
+        || KafkaSource::connect(&config.kafka, &config.instance),
     ));
     match served {
         Ok(()) => ExitCode::SUCCESS,

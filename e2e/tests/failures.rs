@@ -3,18 +3,13 @@
 //! and restart parts of the test stack, so they run one at a time.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use e2e::*;
 use prost::Message;
 use squidgame_common::store::Store;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+static ONE_AT_A_TIME: async_std::sync::Mutex<()> = async_std::sync::Mutex::new(());
 
 /// Redis total and MongoDB count once nothing is being stored any more.
 async fn settled_counts(store: &Store) -> (u64, u64) {
@@ -116,7 +111,7 @@ fn report_of(child: Child) -> serde_json::Value {
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
-    let _serial = serial();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let _restore = RestoreStack;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
@@ -136,7 +131,7 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn the_same_message_delivered_twice_is_stored_once() {
-    let _serial = serial();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
     let kafka = sample_results(20, "kafka");
@@ -165,7 +160,7 @@ async fn the_same_message_delivered_twice_is_stored_once() {
 #[ignore = "needs the test stack: run with `make test`"]
 async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_worker_goes_on() {
     use lapin::options::BasicGetOptions;
-    let _serial = serial();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
     let garbage = b"\xff\xfe not a game result".to_vec();
@@ -258,7 +253,7 @@ async fn read_kafka_dlq(brokers: &str) -> Vec<(Vec<u8>, String)> {
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn a_broker_restart_gives_503s_then_recovers_and_every_200_is_stored() {
-    let _serial = serial();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let _restore = RestoreStack;
     let store = stack_store().await;
     for (route, api, broker) in [
@@ -311,7 +306,7 @@ async fn a_broker_restart_gives_503s_then_recovers_and_every_200_is_stored() {
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn with_redis_down_workers_hold_their_batches_and_catch_up() {
-    let _serial = serial();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let _restore = RestoreStack;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
@@ -345,7 +340,7 @@ async fn with_redis_down_workers_hold_their_batches_and_catch_up() {
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn sigterm_finishes_the_batch_and_exits_0() {
-    let _serial = serial();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
     // A second worker on the RabbitMQ queue, next to the stack's.

@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= -j2
 
-.PHONY: demo test up down status build install bench clean images check-kubernetes
+.PHONY: demo test test-failures up down status build install bench clean images check-kubernetes
 
 ## make demo: install, build, start the local stack, play 2000 games, report.
 demo: up
@@ -13,6 +13,11 @@ demo: up
 ## make test: unit tests, then integration tests against a private test stack.
 test: install
 	scripts/test.sh
+
+## make test-failures: kill workers, restart brokers and stores, feed duplicates and
+## malformed messages, and check that nothing is lost or counted twice (see README).
+test-failures: install
+	FAILURE_TESTS=1 scripts/test.sh
 
 ## make up: start whatever part of the local stack is not running (idempotent).
 up: install build

@@ -19,4 +19,9 @@ scripts/stack.sh up
 set -a
 eval "$(scripts/stack.sh env)"
 set +a
-cargo test --release -j2 --workspace --no-fail-fast -- --include-ignored
+if [ -n "${FAILURE_TESTS:-}" ]; then
+  # make test-failures: the tests that break the stack on purpose, one at a time.
+  cargo test --release -j2 -p e2e --features failure-tests --test failures -- --include-ignored --test-threads 1
+else
+  cargo test --release -j2 --workspace --no-fail-fast -- --include-ignored
+fi

@@ -44,6 +44,11 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
     let (status, body) = get_json(&format!("{api}/game/1/gamename/Random/players/3")).await;
     assert_eq!(status, 405);
     assert_eq!(body["error"], "use POST to play a game");
+    let store = stack_store().await;
+    let before = (
+        store.live_stats(1).await.expect("redis").total,
+        store.log_stats().await.expect("mongo").games,
+    );
     let (status, body) = post_json(&format!(
         "{api}/game/1/gamename/%F0%9F%A6%91%20Squid/players/3"
     ))
@@ -51,4 +56,12 @@ async fn bad_requests_get_json_errors_with_the_right_status() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["game_name"], "🦑 Squid");
     assert_eq!(body["route"], "kafka");
+    // The accepted game reaches both stores (and the next test starts from a quiet stack).
+    let stored = eventually(std::time::Duration::from_secs(60), || async {
+        let total = store.live_stats(1).await.map(|s| s.total).unwrap_or(0);
+        let games = store.log_stats().await.map(|s| s.games).unwrap_or(0);
+        total == before.0 + 1 && games == before.1 + 1
+    })
+    .await;
+    assert!(stored, "the accepted game was not stored once within 60 s");
 }

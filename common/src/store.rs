@@ -86,6 +86,8 @@ pub struct Applied {
 pub struct Store {
     redis: RedisConn,
     games: Collection<Document>,
+    /// The apply script, hashed once (`EVALSHA` then `EVAL` on a cold server).
+    apply: Arc<redis::Script>,
 }
 
 /// A multiplexed Redis connection that reconnects after an error.
@@ -132,6 +134,7 @@ impl Store {
                 conn: Arc::new(Mutex::new(None)),
             },
             games,
+            apply: Arc::new(redis::Script::new(APPLY_SCRIPT)),
         })
     }
 
@@ -184,8 +187,7 @@ impl Store {
     }
 
     async fn count_in_redis(&self, results: &[GameResult]) -> Result<u64, StoreError> {
-        let script = redis::Script::new(APPLY_SCRIPT);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.apply.prepare_invoke();
         for r in results {
             let json = serde_json::to_string(&GameResultJson::from(r))
                 .expect("a result always serializes");

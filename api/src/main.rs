@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use squidgame_common::{http, telemetry, Shutdown};
+use squidgame_common::{http, telemetry};
 
 fn main() -> ExitCode {
     telemetry::init("info");
@@ -16,11 +16,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: api::Config) -> anyhow::Result<()> {
-    let shutdown = Shutdown::on_signals()?;
     let app = api::build(&config)?;
-    let listener = http::bind(&config.listen).await?;
-    tracing::info!(listen = %config.listen, grpc = %config.grpc_url, "api ready");
-    http::serve(app, listener, shutdown).await;
-    tracing::info!("api stopped");
+    tracing::info!(grpc = %config.grpc_url, "api plays games on grpc-server");
+    http::serve_until_signal("api", &config.listen, app).await?;
     Ok(())
 }

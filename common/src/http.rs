@@ -5,7 +5,6 @@
 //! sets `TCP_NODELAY` and hands each one to `async_h1`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,9 +74,22 @@ where
     }
 }
 
-/// The address a listener is bound to, for logs and tests that bind port 0.
-pub fn local_addr(listener: &TcpListener) -> std::io::Result<SocketAddr> {
-    listener.local_addr()
+/// Runs an HTTP service: listens on `listen`, serves `app` until SIGTERM/SIGINT, then
+/// finishes the requests in flight. What the api and the dashboard binaries do.
+pub async fn serve_until_signal<S>(
+    name: &str,
+    listen: &str,
+    app: tide::Server<S>,
+) -> std::io::Result<()>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let shutdown = Shutdown::on_signals()?;
+    let listener = bind(listen).await?;
+    tracing::info!(service = name, listen, "ready");
+    serve(app, listener, shutdown).await;
+    tracing::info!(service = name, "stopped");
+    Ok(())
 }
 
 /// A JSON error body: `{"error": "<message>"}`.

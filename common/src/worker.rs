@@ -46,6 +46,13 @@ pub trait Source {
 #[error("{0}")]
 pub struct SourceError(pub String);
 
+impl SourceError {
+    /// An error of the `queue` consumer, e.g. `SourceError::of("kafka", e)`.
+    pub fn of(queue: &str, error: impl std::fmt::Display) -> SourceError {
+        SourceError(format!("{queue}: {error}"))
+    }
+}
+
 /// Batching and retry settings shared by both workers.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BatchArgs {

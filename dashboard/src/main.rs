@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use squidgame_common::{http, telemetry, Shutdown};
+use squidgame_common::{http, telemetry};
 
 fn main() -> ExitCode {
     telemetry::init("info");
@@ -16,10 +16,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: dashboard::Config) -> anyhow::Result<()> {
-    let shutdown = Shutdown::on_signals()?;
     let app = dashboard::build(&config).await?;
-    let listener = http::bind(&config.listen).await?;
-    tracing::info!(listen = %config.listen, "dashboard ready");
-    http::serve(app, listener, shutdown).await;
+    http::serve_until_signal("dashboard", &config.listen, app).await?;
     Ok(())
 }

@@ -42,7 +42,7 @@ struct KafkaSource {
 }
 
 fn source_error(e: impl std::fmt::Display) -> SourceError {
-    SourceError(format!("kafka: {e}"))
+    SourceError::of("kafka", e)
 }
 
 impl KafkaSource {

@@ -41,7 +41,7 @@ struct RabbitSource {
 }
 
 fn source_error(e: impl std::fmt::Display) -> SourceError {
-    SourceError(format!("rabbitmq: {e}"))
+    SourceError::of("rabbitmq", e)
 }
 
 impl RabbitSource {

@@ -1,14 +1,28 @@
 //! dashboard: server-rendered pages and their JSON twins over the live statistics
 //! (Redis) and the game log (MongoDB).
+//!
+//! | page | JSON twin | store |
+//! |---|---|---|
+//! | `/` | `/api/overview` | Redis, plus the cached log summary |
+//! | `/log` | `/api/log?page=&game=&winner=&route=` | MongoDB |
+//! | `/players/{n}` | `/api/players/{n}` | Redis |
+//! | `/games/{n}` | `/api/games/{n}` | Redis |
+//!
+//! A JSON twin answers 503 when its own store is down; its page says which store is
+//! down and the other reports keep working.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use askama::Template;
-use serde::Serialize;
-use squidgame_common::http::{self, json_error};
-use squidgame_common::store::{LiveStats, LogStats, Store, StoreArgs};
-use tide::http::mime;
-use tide::{Request, Response, StatusCode};
+use squidgame_common::http;
+use squidgame_common::store::{Store, StoreArgs};
+
+pub mod charts;
+mod pages;
+mod reports;
+pub mod summary;
+
+pub use reports::{LogReport, Overview};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(version, about)]
@@ -16,100 +30,39 @@ pub struct Config {
     /// Address to serve the dashboard on.
     #[arg(long, env = "DASHBOARD_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: String,
+    /// How old the game log's summary (a MongoDB scan) may get before it is taken
+    /// again in the background, e.g. "5s" or "500ms".
+    #[arg(long, env = "DASHBOARD_SUMMARY_MAX_AGE", default_value = "5s",
+          value_parser = humantime::parse_duration)]
+    pub summary_max_age: Duration,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
-type App = tide::Server<Arc<Store>>;
+/// What every request handler reads.
+pub struct Dashboard {
+    store: Store,
+    summary: Arc<summary::LogSummary>,
+}
+
+type App = tide::Server<Arc<Dashboard>>;
 
 /// Builds the dashboard over a store; the caller serves it.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
     let store = Store::connect(&config.store).await?;
-    let mut app = tide::with_state(Arc::new(store));
+    let summary = summary::LogSummary::start(store.clone(), config.summary_max_age);
+    let mut app = tide::with_state(Arc::new(Dashboard { store, summary }));
     app.with(http::JsonErrors);
-    app.at("/").get(overview_page);
-    app.at("/api/overview").get(overview_json);
+    app.at("/").get(pages::overview);
+    app.at("/log").get(pages::log);
+    app.at("/players").get(pages::pick_player);
+    app.at("/players/:player").get(pages::player);
+    app.at("/games").get(pages::pick_game);
+    app.at("/games/:game").get(pages::game);
+    app.at("/api/overview").get(reports::overview_json);
+    app.at("/api/log").get(reports::log_json);
+    app.at("/api/players/:player").get(reports::player_json);
+    app.at("/api/games/:game").get(reports::game_json);
     app.at("/healthz").get(http::healthz);
     Ok(app)
-}
-
-/// Both reports; a report whose store is down is `None` with the reason in `errors`.
-#[derive(Debug, Serialize)]
-pub struct Overview {
-    pub redis: Option<LiveStats>,
-    pub mongo: Option<LogStats>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
-async fn overview(store: &Store) -> Overview {
-    let (redis, mongo) = futures_lite::future::zip(store.live_stats(10), store.log_stats()).await;
-    let mut errors = Vec::new();
-    let redis = redis
-        .map_err(|e| errors.push(format!("Redis is unavailable: {e}")))
-        .ok();
-    let mongo = mongo
-        .map_err(|e| errors.push(format!("MongoDB is unavailable: {e}")))
-        .ok();
-    Overview {
-        redis,
-        mongo,
-        errors,
-    }
-}
-
-async fn overview_json(req: Request<Arc<Store>>) -> tide::Result {
-    let overview = overview(req.state()).await;
-    let status = if overview.errors.is_empty() {
-        StatusCode::Ok
-    } else {
-        StatusCode::ServiceUnavailable
-    };
-    Ok(Response::builder(status)
-        .content_type(mime::JSON)
-        .body(serde_json::to_string(&overview)?)
-        .build())
-}
-
-/// A bar of the route split chart.
-pub struct Bar {
-    pub label: &'static str,
-    pub count: u64,
-    pub percent: f64,
-}
-
-#[derive(Template)]
-#[template(path = "overview.html")]
-struct OverviewPage {
-    overview: Overview,
-    bars: Vec<Bar>,
-}
-
-fn route_bars(stats: &LiveStats) -> Vec<Bar> {
-    let total = stats.routes.total().max(1) as f64;
-    vec![
-        Bar {
-            label: "kafka",
-            count: stats.routes.kafka,
-            percent: stats.routes.kafka as f64 * 100.0 / total,
-        },
-        Bar {
-            label: "rabbitmq",
-            count: stats.routes.rabbitmq,
-            percent: stats.routes.rabbitmq as f64 * 100.0 / total,
-        },
-    ]
-}
-
-async fn overview_page(req: Request<Arc<Store>>) -> tide::Result {
-    let overview = overview(req.state()).await;
-    let bars = overview.redis.as_ref().map(route_bars).unwrap_or_default();
-    let page = OverviewPage { overview, bars };
-    match page.render() {
-        Ok(html) => Ok(Response::builder(StatusCode::Ok)
-            .content_type(mime::HTML)
-            .body(html)
-            .build()),
-        Err(e) => Ok(json_error(StatusCode::InternalServerError, e.to_string())),
-    }
 }

@@ -4,44 +4,63 @@
 //! both sides: MongoDB rejects a second document with the same `_id`, and the Redis
 //! script records every applied id and skips ids it has seen.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_std::sync::Mutex;
 use mongodb::bson::{self, doc, Document};
 use mongodb::error::ErrorKind;
-use mongodb::options::IndexOptions;
+use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Collection, IndexModel};
 use redis::aio::MultiplexedConnection;
-use serde::Serialize;
 
 use crate::result::{GameResult, GameResultJson};
+
+mod live;
+mod log;
+
+pub use live::{GameNumber, GameStats, LiveStats, PlayerStats, PlayerWins};
+pub use log::{GamePlayed, LogFilter, LogPage, LogStats, RouteCounts, LOG_PAGE_SIZE};
 
 /// Every Redis key of the project starts with this.
 pub const PREFIX: &str = "squidgame:";
 /// How many results the Redis `recent` list keeps.
 pub const RECENT_LEN: usize = 100;
+/// How long MongoDB calls wait for a reachable server unless the URL says otherwise.
+const MONGO_SERVER_TIMEOUT: Duration = Duration::from_secs(3);
 /// MongoDB's duplicate key error code.
 const DUPLICATE_KEY: i32 = 11000;
 
 /// Applies a batch of results to Redis atomically, each at most once.
-/// ARGV holds 6 fields per result: id, json, winner, game name, route, played_at_ms.
-/// Returns how many results were new.
+/// ARGV holds `APPLY_FIELDS` fields per result: id, json, winner, game name, route,
+/// played_at_ms, game number, players, winner decile (0..=9, where in the line-up the
+/// winner stood). Returns how many results were new. Keys: see `docs/architecture.md`.
 const APPLY_SCRIPT: &str = r#"
 local applied = 0
-for i = 1, #ARGV, 6 do
-  local id, json, winner, game, route, at =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+for i = 1, #ARGV, 9 do
+  local id, json, winner, name, route, at, game, players, decile =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+    ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   if redis.call('SADD', 'squidgame:applied', id) == 1 then
     applied = applied + 1
+    redis.call('INCR', 'squidgame:total')
     redis.call('LPUSH', 'squidgame:recent', json)
-    redis.call('ZINCRBY', 'squidgame:players:wins', 1, winner)
-    redis.call('ZINCRBY', 'squidgame:games:played', 1, game)
     redis.call('HINCRBY', 'squidgame:routes', route, 1)
+    redis.call('ZINCRBY', 'squidgame:games:played', 1, name)
+    redis.call('ZINCRBY', 'squidgame:games:ids', 1, game)
+    redis.call('HSET', 'squidgame:games:names', game, name)
+    redis.call('ZINCRBY', 'squidgame:players:wins', 1, winner)
     local player = 'squidgame:player:' .. winner
     redis.call('HINCRBY', player, 'wins', 1)
-    redis.call('HSET', player, 'last_game', game, 'last_win_ms', at)
-    redis.call('INCR', 'squidgame:total')
+    redis.call('HSET', player, 'last_game', name, 'last_win_ms', at)
+    redis.call('ZINCRBY', player .. ':games', 1, game)
+    redis.call('LPUSH', player .. ':recent', json)
+    redis.call('LTRIM', player .. ':recent', 0, 9)
+    local stats = 'squidgame:game:' .. game
+    redis.call('HINCRBY', stats, 'played', 1)
+    redis.call('HINCRBY', stats, 'players_sum', players)
+    redis.call('ZINCRBY', stats .. ':winners', 1, winner)
+    redis.call('HINCRBY', stats .. ':deciles', decile, 1)
   end
 end
 redis.call('LTRIM', 'squidgame:recent', 0, 99)
@@ -124,7 +143,14 @@ impl Store {
     /// down at start-up is retried later instead of failing the process.
     pub async fn connect(args: &StoreArgs) -> Result<Store, StoreError> {
         let client = redis::Client::open(args.redis_url.as_str())?;
-        let mongo = mongodb::Client::with_uri_str(&args.mongo_url).await?;
+        let mut options = ClientOptions::parse(&args.mongo_url).await?;
+        // The driver waits 30 s for a server by default; a store that is down should
+        // show as down within a few seconds (the URL's own settings win).
+        options
+            .server_selection_timeout
+            .get_or_insert(MONGO_SERVER_TIMEOUT);
+        options.connect_timeout.get_or_insert(MONGO_SERVER_TIMEOUT);
+        let mongo = mongodb::Client::with_options(options)?;
         let games = mongo
             .database(&args.mongo_db)
             .collection::<Document>("games");
@@ -197,109 +223,24 @@ impl Store {
                 .arg(r.winner)
                 .arg(&r.game_name)
                 .arg(&r.route)
-                .arg(r.played_at_ms);
+                .arg(r.played_at_ms)
+                .arg(r.game_id)
+                .arg(r.players)
+                .arg(winner_decile(r.winner, r.players));
         }
         let mut conn = self.redis.get().await?;
         let applied: redis::RedisResult<u64> = invocation.invoke_async(&mut conn).await;
         self.redis.reset_on(applied).await
     }
-
-    /// The live statistics, from Redis.
-    pub async fn live_stats(&self, top: usize) -> Result<LiveStats, StoreError> {
-        let mut conn = self.redis.get().await?;
-        let top_end = top as isize - 1;
-        let reply: redis::RedisResult<LiveReply> = redis::pipe()
-            .get(format!("{PREFIX}total"))
-            .hgetall(format!("{PREFIX}routes"))
-            .lrange(format!("{PREFIX}recent"), 0, 9)
-            .zrevrange_withscores(format!("{PREFIX}players:wins"), 0, top_end)
-            .zrevrange_withscores(format!("{PREFIX}games:played"), 0, -1)
-            .query_async(&mut conn)
-            .await;
-        let (total, routes, recent, top_players, games) = self.redis.reset_on(reply).await?;
-        let recent = recent
-            .iter()
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect();
-        Ok(LiveStats {
-            total: total.unwrap_or(0),
-            routes: RouteCounts::from_map(&routes),
-            recent,
-            top_players: top_players
-                .into_iter()
-                .filter_map(|(player, wins)| {
-                    Some(PlayerWins {
-                        player: player.parse().ok()?,
-                        wins: wins as u64,
-                    })
-                })
-                .collect(),
-            games: games
-                .into_iter()
-                .map(|(game_name, played)| GamePlayed {
-                    game_name,
-                    played: played as u64,
-                })
-                .collect(),
-        })
-    }
-
-    /// The game log's summary, from MongoDB.
-    pub async fn log_stats(&self) -> Result<LogStats, StoreError> {
-        let games = self.games.count_documents(doc! {}).await?;
-        let by_route = self.group_count("$route", None).await?;
-        let top_games = self.group_count("$game_name", Some(3)).await?;
-        Ok(LogStats {
-            games,
-            by_route: RouteCounts::from_map(&by_route.iter().cloned().collect()),
-            top_games: top_games
-                .into_iter()
-                .map(|(game_name, played)| GamePlayed { game_name, played })
-                .collect(),
-        })
-    }
-
-    /// Counts documents per value of `field`, most first.
-    async fn group_count(
-        &self,
-        field: &str,
-        limit: Option<i64>,
-    ) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut pipeline = vec![
-            doc! { "$group": { "_id": field, "n": { "$sum": 1 } } },
-            doc! { "$sort": { "n": -1, "_id": 1 } },
-        ];
-        if let Some(limit) = limit {
-            pipeline.push(doc! { "$limit": limit });
-        }
-        let mut cursor = self.games.aggregate(pipeline).await?;
-        let mut out = Vec::new();
-        while cursor.advance().await? {
-            let row = cursor.deserialize_current()?;
-            let key = match row.get("_id") {
-                Some(bson::Bson::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => continue,
-            };
-            let n = match row.get("n") {
-                Some(bson::Bson::Int32(n)) => *n as u64,
-                Some(bson::Bson::Int64(n)) => *n as u64,
-                Some(bson::Bson::Double(n)) => *n as u64,
-                _ => 0,
-            };
-            out.push((key, n));
-        }
-        Ok(out)
-    }
 }
 
-type LiveReply = (
-    Option<u64>,
-    BTreeMap<String, u64>,
-    Vec<String>,
-    Vec<(String, f64)>,
-    Vec<(String, f64)>,
-);
+/// Where in the line-up the winner stood, in tenths: 0 for the first tenth of the
+/// players, 9 for the last. A fair game spreads its wins evenly over the ten.
+pub fn winner_decile(winner: u32, players: u32) -> u32 {
+    let players = u64::from(players.max(1));
+    let position = u64::from(winner.clamp(1, players as u32) - 1);
+    (position * 10 / players) as u32
+}
 
 /// The MongoDB document of one result; `_id` is the result id.
 fn game_document(r: &GameResult) -> Document {
@@ -315,51 +256,21 @@ fn game_document(r: &GameResult) -> Document {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RouteCounts {
-    pub kafka: u64,
-    pub rabbitmq: u64,
-}
+#[cfg(test)]
+mod tests {
+    use super::winner_decile;
 
-impl RouteCounts {
-    fn from_map(map: &BTreeMap<String, u64>) -> Self {
-        RouteCounts {
-            kafka: map.get("kafka").copied().unwrap_or(0),
-            rabbitmq: map.get("rabbitmq").copied().unwrap_or(0),
-        }
+    #[test]
+    fn winner_deciles_split_the_line_up_in_tenths() {
+        assert_eq!(winner_decile(1, 30), 0);
+        assert_eq!(winner_decile(3, 30), 0);
+        assert_eq!(winner_decile(4, 30), 1);
+        assert_eq!(winner_decile(30, 30), 9);
+        assert_eq!(winner_decile(1, 1), 0);
+        assert_eq!(winner_decile(7, 7), 8);
+        assert_eq!(winner_decile(1000, 1000), 9);
+        // Out-of-range input (rejected earlier by validation) still lands in 0..=9.
+        assert_eq!(winner_decile(0, 0), 0);
+        assert_eq!(winner_decile(50, 10), 9);
     }
-
-    pub fn total(&self) -> u64 {
-        self.kafka + self.rabbitmq
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlayerWins {
-    pub player: u32,
-    pub wins: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GamePlayed {
-    pub game_name: String,
-    pub played: u64,
-}
-
-/// The Redis report.
-#[derive(Debug, Clone, Serialize)]
-pub struct LiveStats {
-    pub total: u64,
-    pub routes: RouteCounts,
-    pub recent: Vec<GameResultJson>,
-    pub top_players: Vec<PlayerWins>,
-    pub games: Vec<GamePlayed>,
-}
-
-/// The MongoDB report.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogStats {
-    pub games: u64,
-    pub by_route: RouteCounts,
-    pub top_games: Vec<GamePlayed>,
 }

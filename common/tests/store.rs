@@ -116,3 +116,93 @@ async fn a_store_that_is_down_reports_an_error() {
     assert!(store.live_stats(10).await.is_err());
     assert!(store.log_stats().await.is_err());
 }
+
+/// A game number no other run used, so its records start empty.
+fn fresh_game_number() -> u32 {
+    1_000 + uuid::Uuid::new_v4().as_u128() as u32 % 1_000_000
+}
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn player_and_game_records_and_the_log_count_each_result_once() {
+    let store = test_store().await;
+    let game = fresh_game_number();
+    // Players far above any other test's, so their records are this test's alone.
+    let (ann, bob) = (game + 5_000_000, game + 6_000_000);
+    let play = |winner: u32, players: u32, route: &str| GameResult {
+        game_id: game,
+        game_name: "Tug <of> War".into(),
+        winner,
+        players: players.max(winner),
+        ..result(winner, route)
+    };
+    let ann_before = store.player_stats(ann).await.expect("redis");
+    assert_eq!((ann_before.wins, ann_before.rank), (0, None));
+    let batch = vec![
+        play(ann, ann, "kafka"),        // last in the line-up: decile 9
+        play(ann, ann + 9, "rabbitmq"), // decile 9 of ann + 9 players
+        play(bob, bob * 2, "kafka"),    // the middle: decile 4
+    ];
+    store.apply_batch(&batch).await.expect("first delivery");
+    store.apply_batch(&batch).await.expect("redelivery");
+
+    let ann_stats = store.player_stats(ann).await.expect("redis");
+    assert_eq!(ann_stats.wins, 2);
+    assert!(ann_stats.rank.is_some());
+    assert_eq!(ann_stats.last_game.as_deref(), Some("Tug <of> War"));
+    assert_eq!(ann_stats.wins_per_game.len(), 1);
+    assert_eq!(ann_stats.wins_per_game[0].game, game);
+    assert_eq!(ann_stats.wins_per_game[0].count, 2);
+    assert_eq!(ann_stats.recent_wins.len(), 2);
+    assert!(ann_stats.recent_wins.iter().all(|r| r.winner == ann));
+
+    let game_stats = store.game_stats(game).await.expect("redis");
+    assert_eq!(game_stats.played, 3);
+    assert_eq!(game_stats.game_name.as_deref(), Some("Tug <of> War"));
+    let players_sum = f64::from(ann) + f64::from(ann + 9) + f64::from(bob * 2);
+    assert!((game_stats.average_players - players_sum / 3.0).abs() < 1e-6);
+    assert_eq!(game_stats.top_winners[0].player, ann);
+    assert_eq!(game_stats.top_winners[0].wins, 2);
+    let mut deciles = [0; 10];
+    deciles[9] = 2;
+    deciles[4] = 1;
+    assert_eq!(game_stats.winner_deciles, deciles);
+
+    // The log lists the game's three results, newest first, filtered on the server.
+    let filter = squidgame_common::store::LogFilter {
+        game: Some(game),
+        ..Default::default()
+    };
+    let page = store.log_page(filter, 1).await.expect("mongo");
+    assert_eq!(page.games.len(), 3);
+    assert!(!page.has_next);
+    let kafka_only = squidgame_common::store::LogFilter {
+        route: Some(squidgame_common::result::Route::Kafka),
+        ..filter
+    };
+    let page = store.log_page(kafka_only, 1).await.expect("mongo");
+    assert_eq!(page.games.len(), 2);
+    assert!(page
+        .games
+        .iter()
+        .all(|g| g.route == "kafka" && g.game == game));
+    let ann_only = squidgame_common::store::LogFilter {
+        winner: Some(ann),
+        ..filter
+    };
+    assert_eq!(
+        store
+            .log_page(ann_only, 1)
+            .await
+            .expect("mongo")
+            .games
+            .len(),
+        2
+    );
+    assert!(store
+        .log_page(filter, 2)
+        .await
+        .expect("mongo")
+        .games
+        .is_empty());
+}

@@ -42,6 +42,14 @@ pub trait Source {
     async fn ack(&mut self, tickets: Vec<Self::Ticket>) -> Result<(), SourceError>;
 }
 
+/// Asks the queue how many messages wait for this worker (the `squidgame_worker_lag`
+/// gauge). It runs beside the batch loop, on its own connection, so a slow answer
+/// never holds a batch up.
+#[allow(async_fn_in_trait)]
+pub trait LagProbe {
+    async fn waiting(&mut self) -> Result<u64, SourceError>;
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SourceError(pub String);
@@ -66,6 +74,10 @@ pub struct BatchArgs {
     /// Longest pause between two attempts to reach an unavailable store, in milliseconds.
     #[arg(long, env = "WORKER_MAX_BACKOFF_MS", default_value_t = 5_000)]
     pub max_backoff_ms: u64,
+    /// How often the lag (messages waiting in the queue) is measured, in milliseconds.
+    #[arg(long, env = "WORKER_LAG_INTERVAL_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub lag_interval_ms: u64,
 }
 
 /// The worker metrics registry (`/metrics` on the worker's health port).
@@ -115,6 +127,11 @@ pub fn metrics() -> Metrics {
             "squidgame_worker_last_batch_size",
             "gauge",
             "Size of the last acknowledged batch.",
+        )
+        .describe(
+            "squidgame_worker_lag",
+            "gauge",
+            "Messages waiting in the queue for this worker, as last measured.",
         )
 }
 
@@ -270,13 +287,15 @@ pub enum WorkerError {
 
 /// Runs a worker process: health/metrics endpoint, store, and the consume loop,
 /// reconnecting to the queue with `connect` whenever the consumer fails, until
-/// SIGTERM/SIGINT. Returns after the batch in progress was stored and acknowledged.
+/// SIGTERM/SIGINT; `lag` is measured beside it. Returns after the batch in progress
+/// was stored and acknowledged.
 pub async fn serve<S, F, Fut>(
     name: &'static str,
     listen: &str,
     store_args: &crate::store::StoreArgs,
     batch: &BatchArgs,
     mut connect: F,
+    lag: impl LagProbe,
 ) -> Result<(), WorkerError>
 where
     S: Source,
@@ -309,35 +328,52 @@ where
         });
     }
     tracing::info!(worker = name, listen, "worker ready");
-    let mut backoff = Duration::from_millis(200);
-    while !shutdown.is_triggered() {
-        let connected = future::or(async { Some(connect().await) }, async {
-            shutdown.wait().await;
-            None
-        })
-        .await;
-        let mut source = match connected {
-            None => break,
-            Some(Ok(source)) => source,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot reach the queue");
-                sleep_unless_shutdown(backoff, &shutdown).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(200);
-        match run(&mut source, &store, batch, &metrics, &shutdown).await {
-            Stopped::Shutdown => break,
-            Stopped::Source(e) => {
-                tracing::warn!(error = %e, "consumer failed; reconnecting");
-                sleep_unless_shutdown(backoff, &shutdown).await;
+    let consume = async {
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_triggered() {
+            let connected = future::or(async { Some(connect().await) }, async {
+                shutdown.wait().await;
+                None
+            })
+            .await;
+            let mut source = match connected {
+                None => break,
+                Some(Ok(source)) => source,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot reach the queue");
+                    sleep_unless_shutdown(backoff, &shutdown).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(200);
+            match run(&mut source, &store, batch, &metrics, &shutdown).await {
+                Stopped::Shutdown => break,
+                Stopped::Source(e) => {
+                    tracing::warn!(error = %e, "consumer failed; reconnecting");
+                    sleep_unless_shutdown(backoff, &shutdown).await;
+                }
             }
         }
-    }
+    };
+    // The lag watch never ends by itself; the consume loop ends the pair.
+    future::or(consume, watch_lag(lag, batch, &metrics)).await;
     health.await;
     tracing::info!(worker = name, "worker stopped");
     Ok(())
+}
+
+/// Measures the lag every `lag_interval_ms` and keeps the gauge up to date; a failed
+/// measurement leaves the last value (the consumer reports the queue's troubles).
+async fn watch_lag(mut probe: impl LagProbe, args: &BatchArgs, metrics: &Metrics) {
+    let interval = Duration::from_millis(args.lag_interval_ms);
+    loop {
+        match probe.waiting().await {
+            Ok(waiting) => metrics.set("squidgame_worker_lag", "", waiting as f64),
+            Err(e) => tracing::debug!(error = %e, "cannot measure the lag"),
+        }
+        async_std::task::sleep(interval).await;
+    }
 }
 
 async fn sleep_unless_shutdown(pause: Duration, shutdown: &Shutdown) {

@@ -7,14 +7,14 @@ use clap::Parser;
 use futures_lite::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use squidgame_common::rabbitmq::{self, AmqpArgs};
 use squidgame_common::store::StoreArgs;
 use squidgame_common::telemetry;
-use squidgame_common::worker::{self, BatchArgs, Delivery, Source, SourceError};
+use squidgame_common::worker::{self, BatchArgs, Delivery, LagProbe, Source, SourceError};
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -137,6 +137,56 @@ impl Source for RabbitSource {
     }
 }
 
+/// The RabbitMQ lag probe: messages ready in the results queue, asked with a passive
+/// declare on a connection of its own. Messages delivered to a consumer and not yet
+/// acknowledged (at most the prefetch) are not counted.
+struct RabbitLag {
+    url: String,
+    channel: Option<(Connection, Channel)>,
+}
+
+impl RabbitLag {
+    async fn ready_messages(&mut self) -> Result<u64, SourceError> {
+        if self.channel.is_none() {
+            let connection = Connection::connect(&self.url, ConnectionProperties::default())
+                .await
+                .map_err(source_error)?;
+            let channel = connection.create_channel().await.map_err(source_error)?;
+            self.channel = Some((connection, channel));
+        }
+        let Some((_, channel)) = &self.channel else {
+            return Err(source_error("no channel"));
+        };
+        let queue = channel
+            .queue_declare(
+                rabbitmq::RESULTS_QUEUE.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(source_error)?;
+        Ok(u64::from(queue.message_count()))
+    }
+}
+
+impl LagProbe for RabbitLag {
+    async fn waiting(&mut self) -> Result<u64, SourceError> {
+        let asked = async_std::future::timeout(LAG_TIMEOUT, self.ready_messages()).await;
+        let waiting = asked.unwrap_or_else(|_| Err(source_error("no answer in time")));
+        if waiting.is_err() {
+            // Start over with a new connection next time.
+            self.channel = None;
+        }
+        waiting
+    }
+}
+
+/// How long the broker may take to say how many messages wait.
+const LAG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn main() -> ExitCode {
     telemetry::init("info");
     let config = Config::parse();
@@ -148,6 +198,10 @@ fn main() -> ExitCode {
         &config.store,
         &config.batch,
         || RabbitSource::connect(&url, prefetch),
+        RabbitLag {
+            url: url.clone(),
+            channel: None,
+        },
     ));
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,11 @@ if [ -z "$EXTERNAL_KAFKA" ]; then
   # without idempotence. Nothing is counted twice either way: results are deduplicated
   # by id when stored. Against a real Kafka (KAFKA_BROKERS set) it stays on.
   export KAFKA_IDEMPOTENCE=${KAFKA_IDEMPOTENCE:-false}
+  # Its group coordinator does not always hand the partitions back to a worker that
+  # was killed or lost the broker, so locally the one worker-kafka reads every
+  # partition itself, resuming from the group's committed offsets (README, "Known
+  # limits"). Against a real Kafka the consumer group assigns them.
+  export KAFKA_ASSIGNMENT=${KAFKA_ASSIGNMENT:-manual}
 fi
 RABBIT_NODE=squidgame-$PROFILE@localhost
 

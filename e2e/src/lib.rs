@@ -247,6 +247,7 @@ fn stack_up_command() -> Command {
         "KAFKA_BROKERS",
         "AMQP_URL",
         "KAFKA_IDEMPOTENCE",
+        "KAFKA_ASSIGNMENT",
     ] {
         command.env_remove(name);
     }

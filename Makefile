@@ -10,14 +10,15 @@ CARGO_FLAGS ?= -j2
 demo: up
 	scripts/demo.sh
 
-## make test: unit tests, then integration tests against a private test stack.
+## make test: unit tests, then integration tests against a private test stack, then the
+## failure tests one at a time (kill workers, restart brokers and stores, feed duplicates
+## and malformed messages: nothing lost or counted twice).
 test: install
 	scripts/test.sh
 
-## make test-failures: kill workers, restart brokers and stores, feed duplicates and
-## malformed messages, and check that nothing is lost or counted twice (see README).
+## make test-failures: only the failure tests of `make test`, on a fresh test stack.
 test-failures: install
-	FAILURE_TESTS=1 scripts/test.sh
+	FAILURE_TESTS=only scripts/test.sh
 
 ## make up: start whatever part of the local stack is not running (idempotent).
 up: install build

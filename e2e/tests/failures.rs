@@ -407,6 +407,9 @@ async fn with_mongodb_down_workers_hold_their_batches_report_lag_and_catch_up() 
     // Nothing reached Redis meanwhile: a batch goes to MongoDB first.
     let total = store.live_stats(1).await.map(|s| s.total).expect("redis");
     assert_eq!(total, before.0, "Redis total while MongoDB is down");
+    // The batches in hand were not acknowledged: workers killed now lose nothing.
+    stop_stack_process("worker-kafka", "KILL");
+    stop_stack_process("worker-rabbit", "KILL");
     stack_up();
     assert_stored_exactly(&store, before, 1600).await;
     for worker in workers {

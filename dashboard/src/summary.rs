@@ -10,6 +10,9 @@ use async_std::sync::Mutex;
 use serde::Serialize;
 use squidgame_common::store::{LogStats, Store};
 
+/// A summary that takes longer is given up (and taken again on the next request).
+const REFRESH_LIMIT: Duration = Duration::from_secs(30);
+
 /// A summary as taken at one moment, or why it could not be taken.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -80,11 +83,14 @@ impl LogSummary {
     }
 
     async fn refresh(self: Arc<Self>) -> Snapshot {
-        let stats = self
-            .store
-            .log_stats()
-            .await
-            .map_err(|e| format!("MongoDB is unavailable: {e}"));
+        let stats = match async_std::future::timeout(REFRESH_LIMIT, self.store.log_stats()).await {
+            Ok(Ok(stats)) => Ok(stats),
+            Ok(Err(e)) => Err(format!("MongoDB is unavailable: {e}")),
+            Err(_) => Err(format!(
+                "MongoDB did not summarize the game log within {} s",
+                REFRESH_LIMIT.as_secs()
+            )),
+        };
         let snapshot = Snapshot {
             stats,
             as_of: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),

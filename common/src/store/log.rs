@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use mongodb::bson::{doc, Bson, Document};
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, GAMES};
 use crate::result::{format_unix_ms, GameResultJson, Route};
 
+/// The most groups a summary reads (one reply; routes and top names are far fewer).
+const GROUPS_IN_ONE_REPLY: i32 = 10_000;
 /// Games per page of the log.
 pub const LOG_PAGE_SIZE: u64 = 25;
 
@@ -83,8 +85,11 @@ pub struct LogPage {
 
 impl Store {
     /// The summary of the whole log: count, games per route, the three most played names.
+    /// Plain commands whose whole answer comes in one reply: no cursor is left open
+    /// on the server, and nothing waits on a follow-up request.
     pub async fn log_stats(&self) -> Result<LogStats, StoreError> {
-        let games = self.games.count_documents(doc! {}).await?;
+        let count = self.db.run_command(doc! { "count": GAMES }).await?;
+        let games = integer(&count, "n").unwrap_or(0).max(0) as u64;
         let by_route = self.group_count("$route", None).await?;
         let top_games = self.group_count("$game_name", Some(3)).await?;
         Ok(LogStats {
@@ -139,16 +144,26 @@ impl Store {
         if let Some(limit) = limit {
             pipeline.push(doc! { "$limit": limit });
         }
-        let mut cursor = self.games.aggregate(pipeline).await?;
+        let reply = self
+            .db
+            .run_command(doc! {
+                "aggregate": GAMES,
+                "pipeline": pipeline,
+                "cursor": { "batchSize": GROUPS_IN_ONE_REPLY },
+            })
+            .await?;
+        let rows = reply
+            .get_document("cursor")
+            .and_then(|cursor| cursor.get_array("firstBatch"))
+            .map_err(|e| StoreError::Reply(format!("aggregate on {field}: {e}")))?;
         let mut out = Vec::new();
-        while cursor.advance().await? {
-            let row = cursor.deserialize_current()?;
+        for row in rows.iter().filter_map(Bson::as_document) {
             let key = match row.get("_id") {
                 Some(Bson::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
                 None => continue,
             };
-            out.push((key, integer(&row, "n").unwrap_or(0) as u64));
+            out.push((key, integer(row, "n").unwrap_or(0) as u64));
         }
         Ok(out)
     }

@@ -11,7 +11,7 @@ use async_std::sync::Mutex;
 use mongodb::bson::{self, doc, Document};
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Collection, IndexModel};
+use mongodb::{Collection, Database, IndexModel};
 use redis::aio::MultiplexedConnection;
 
 use crate::result::{GameResult, GameResultJson};
@@ -26,6 +26,8 @@ pub use log::{GamePlayed, LogFilter, LogPage, LogStats, RouteCounts, LOG_PAGE_SI
 pub const PREFIX: &str = "squidgame:";
 /// How many results the Redis `recent` list keeps.
 pub const RECENT_LEN: usize = 100;
+/// The MongoDB collection of the game log.
+const GAMES: &str = "games";
 /// How long MongoDB calls wait for a reachable server unless the URL says otherwise.
 const MONGO_SERVER_TIMEOUT: Duration = Duration::from_secs(3);
 /// MongoDB's duplicate key error code.
@@ -73,6 +75,8 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("mongodb: {0}")]
     Mongo(#[from] mongodb::error::Error),
+    #[error("mongodb: unexpected reply: {0}")]
+    Reply(String),
 }
 
 /// Where the store lives; shared by the workers and the dashboard.
@@ -104,6 +108,7 @@ pub struct Applied {
 #[derive(Clone)]
 pub struct Store {
     redis: RedisConn,
+    db: Database,
     games: Collection<Document>,
     /// The apply script, hashed once (`EVALSHA` then `EVAL` on a cold server).
     apply: Arc<redis::Script>,
@@ -151,14 +156,14 @@ impl Store {
             .get_or_insert(MONGO_SERVER_TIMEOUT);
         options.connect_timeout.get_or_insert(MONGO_SERVER_TIMEOUT);
         let mongo = mongodb::Client::with_options(options)?;
-        let games = mongo
-            .database(&args.mongo_db)
-            .collection::<Document>("games");
+        let db = mongo.database(&args.mongo_db);
+        let games = db.collection::<Document>(GAMES);
         Ok(Store {
             redis: RedisConn {
                 client,
                 conn: Arc::new(Mutex::new(None)),
             },
+            db,
             games,
             apply: Arc::new(redis::Script::new(APPLY_SCRIPT)),
         })

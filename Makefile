@@ -13,7 +13,8 @@ demo: up
 ## make test: unit tests, then integration tests against a private test stack, then the
 ## failure tests one at a time (kill workers, restart brokers and stores, feed duplicates
 ## and malformed messages: nothing lost or counted twice).
-test: install
+test:
+	WITH_BROWSER=1 scripts/install.sh
 	scripts/test.sh
 
 ## make test-failures: only the failure tests of `make test`, on a fresh test stack.

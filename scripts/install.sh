@@ -3,6 +3,7 @@
 # Debian packages (redis, rabbitmq, nginx, curl), the Kafka-protocol broker tansu
 # (cargo install, pinned) and the MongoDB-wire server nx-27017 (pip, pinned, in .venv).
 # A server named by KAFKA_BROKERS / MONGO_URL / REDIS_URL / AMQP_URL is external: not installed.
+# WITH_BROWSER=1 (make test) also installs Debian's chromium for the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,11 @@ need_cmd nginx nginx-light
 need_cmd cmake cmake
 need_cmd pkg-config pkg-config
 [ -e /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
+# The dashboard's browser test (headless; CHROMIUM names another binary).
+if [ -n "${WITH_BROWSER:-}" ]; then
+  need_cmd "${CHROMIUM:-chromium}" chromium
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_packages+=(fonts-dejavu-core)
+fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   say "installing Debian packages: ${apt_packages[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -49,7 +49,7 @@ url="http://127.0.0.1:$BENCH_PORT"
 for c in 10 64; do
   best_r=0 best_o=0
   for round in 1 2; do
-    r=$(target/release/rungame --url "$url" --gamename "1 Random" --rungames "$REQUESTS" \
+    r=$("${CARGO_TARGET_DIR:-target}/release/rungame" --url "$url" --gamename "1 Random" --rungames "$REQUESTS" \
         --concurrence "$c" --output json | tee "$RUN/rungame-c$c-$round.json" | json "d['rps']")
     o=$(oha --no-tui --output-format json -n "$REQUESTS" -c "$c" -m POST \
         "$url/game/1/gamename/Random/players/30" | tee "$RUN/oha-c$c-$round.json" | json "d['summary']['requestsPerSec']")
@@ -86,7 +86,7 @@ PIPELINE_GAMES=${BENCH_PIPELINE_GAMES:-20000}
 for c in 10 64; do
   before=$(stored)
   start=$(date +%s.%N)
-  target/release/rungame --url "$SPLIT_URL" --gamename "1 Random | 2 Roulette | 5 Last" \
+  "${CARGO_TARGET_DIR:-target}/release/rungame" --url "$SPLIT_URL" --gamename "1 Random | 2 Roulette | 5 Last" \
     --rungames "$PIPELINE_GAMES" --concurrence "$c" --timeout 5m --output json >"$RUN/pipeline-c$c.json" || true
   ok=$(json "d['ok']" <"$RUN/pipeline-c$c.json")
   rps=$(json "d['rps']" <"$RUN/pipeline-c$c.json")

@@ -9,8 +9,21 @@ mkdir -p "$RUN"
 
 overview() { curl -fsS -m 5 "$DASHBOARD_URL/api/overview"; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+utc_now() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+# The overview's MongoDB summary is refreshed in the background: wait for one taken
+# after $1 (RFC 3339 UTC, so the strings compare in time order).
+overview_since() {
+  local since=$1 now
+  for _ in $(seq 1 300); do
+    now=$(overview)
+    [[ "$(field "d['mongo_as_of']" <<<"$now")" > "$since" ]] && { echo "$now"; return; }
+    sleep 0.2
+  done
+  echo "demo: the dashboard's MongoDB summary did not refresh within 60 s" >&2
+  exit 1
+}
 
-before=$(overview)
+before=$(overview_since "$(utc_now)")
 total_before=$(field "d['redis']['total']" <<<"$before")
 mongo_before=$(field "d['mongo']['games']" <<<"$before")
 kafka_before=$(field "d['redis']['routes']['kafka']" <<<"$before")
@@ -18,7 +31,7 @@ rabbit_before=$(field "d['redis']['routes']['rabbitmq']" <<<"$before")
 
 echo "==> rungame against the split at $SPLIT_URL"
 set +e
-target/release/rungame --url "$SPLIT_URL" \
+"${CARGO_TARGET_DIR:-target}/release/rungame" --url "$SPLIT_URL" \
   --gamename "1 | Random ; 2 | Roulette ; 5 | Last" \
   --players 30 --rungames 2000 --concurrence 10 --timeout 1m \
   --output json >"$RUN/rungame.json"
@@ -33,7 +46,7 @@ failed=$(field "d['failed']" <<<"$report")
 echo "==> waiting for the workers to store all $ok games"
 deadline=$((SECONDS + 120))
 while :; do
-  now=$(overview)
+  now=$(overview_since "$(utc_now)")
   added_redis=$(( $(field "d['redis']['total']" <<<"$now") - total_before ))
   added_mongo=$(( $(field "d['mongo']['games']" <<<"$now") - mongo_before ))
   [ "$added_redis" -ge "$ok" ] && [ "$added_mongo" -ge "$ok" ] && break

@@ -26,7 +26,7 @@ case "$PROFILE" in
 esac
 
 RUN=${RUN_DIR:-$ROOT/run/$PROFILE}
-BIN=${BIN_DIR:-$ROOT/target/release}
+BIN=${BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 PIDS=$RUN/pids
 LOGS=$RUN/logs
 mkdir -p "$PIDS" "$LOGS" "$RUN/data"
@@ -102,7 +102,10 @@ up_servers() {
       --save "" --appendonly yes --appendfsync everysec --dir "$RUN/data" --daemonize no
   fi
   if [ -z "$EXTERNAL_MONGO" ]; then
-    start mongo "port_open $P_MONGO" -- "$ROOT/.venv/bin/nx-27017" --db "$RUN/data/mongo.db" \
+    # One SQLite file per database, as MongoDB keeps databases apart (a single --db file
+    # would share each collection name across databases).
+    mkdir -p "$RUN/data/mongo"
+    start mongo "port_open $P_MONGO" -- "$ROOT/.venv/bin/nx-27017" --data-dir "$RUN/data/mongo" \
       -p "$P_MONGO" --pid-file "$RUN/data/nx.pid" --log-file "$LOGS/mongo-server.log"
   fi
   if [ -z "$EXTERNAL_KAFKA" ]; then

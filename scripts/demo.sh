@@ -16,7 +16,7 @@ overview_since() {
   local since=$1 now
   for _ in $(seq 1 300); do
     now=$(overview)
-    [[ "$(field "d['mongo_as_of']" <<<"$now")" > "$since" ]] && { echo "$now"; return; }
+    [[ "$(field "d['mongo_as_of'] or ''" <<<"$now")" > "$since" ]] && { echo "$now"; return; }
     sleep 0.2
   done
   echo "demo: the dashboard's MongoDB summary did not refresh within 60 s" >&2

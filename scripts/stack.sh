@@ -104,6 +104,11 @@ up_servers() {
   if [ -z "$EXTERNAL_MONGO" ]; then
     # One SQLite file per database, as MongoDB keeps databases apart (a single --db file
     # would share each collection name across databases).
+    if [ -f "$RUN/data/mongo.db" ] && [ ! -d "$RUN/data/mongo" ]; then
+      # Data of an older stack, one file for every database: it becomes `squidgame`'s.
+      mkdir -p "$RUN/data/mongo"
+      for f in "$RUN"/data/mongo.db*; do mv "$f" "$RUN/data/mongo/squidgame.db${f#"$RUN/data/mongo.db"}"; done
+    fi
     mkdir -p "$RUN/data/mongo"
     start mongo "port_open $P_MONGO" -- "$ROOT/.venv/bin/nx-27017" --data-dir "$RUN/data/mongo" \
       -p "$P_MONGO" --pid-file "$RUN/data/nx.pid" --log-file "$LOGS/mongo-server.log"

@@ -64,5 +64,6 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     app.at("/api/players/:player").get(reports::player_json);
     app.at("/api/games/:game").get(reports::game_json);
     app.at("/healthz").get(http::healthz);
+    app.at("*").get(pages::not_found);
     Ok(app)
 }

@@ -37,6 +37,23 @@ fn error_page(failure: &Failure) -> tide::Result {
     )
 }
 
+/// Any other address: the HTML error page for a browser, JSON under `/api/`.
+pub(crate) async fn not_found(req: Req) -> tide::Result {
+    let path = req.url().path().to_string();
+    if path.starts_with("/api/") {
+        return Ok(squidgame_common::http::json_error(
+            StatusCode::NotFound,
+            format!("no such resource: {path}"),
+        ));
+    }
+    html(
+        StatusCode::NotFound,
+        &ErrorPage {
+            message: &format!("no such page: {path}"),
+        },
+    )
+}
+
 // ---------------------------------------------------------------- overview
 
 #[derive(Template)]
@@ -330,7 +347,7 @@ mod tests {
         OverviewPage::new(Overview {
             redis,
             mongo,
-            mongo_as_of: "2026-12-03T19:00:01.000Z".into(),
+            mongo_as_of: Some("2026-12-03T19:00:01.000Z".into()),
             errors: errors.iter().map(|e| e.to_string()).collect(),
         })
         .render()
@@ -358,7 +375,7 @@ mod tests {
                 has_next: false,
             }),
             summary: Some(log_stats(SCRIPT)),
-            summary_as_of: String::new(),
+            summary_as_of: None,
             errors: vec![],
         };
         assert_escaped(
@@ -440,6 +457,10 @@ mod tests {
         );
         assert!(html.contains("Redis is unavailable: connection refused"));
         assert!(html.contains(r#"<a href="/log">game log</a> still works"#));
+        assert!(
+            html.contains(r#"id="mongo-games">3<"#),
+            "the MongoDB summary stays"
+        );
 
         let html = overview(
             Some(live("Random")),

@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use squidgame_common::http::json_error;
 use squidgame_common::result::Route;
-use squidgame_common::store::{GameStats, LiveStats, LogFilter, LogPage, LogStats, PlayerStats};
+use squidgame_common::store::{
+    GameStats, LiveStats, LogFilter, LogPage, LogStats, PlayerStats, StoreError,
+};
 use tide::http::mime;
 use tide::{Request, Response, StatusCode};
 
@@ -40,13 +43,44 @@ impl Failure {
         }
     }
 
-    fn redis(e: impl std::fmt::Display) -> Failure {
-        Failure::Down(format!("Redis is unavailable: {e}"))
+    fn redis(e: StoreError) -> Failure {
+        Failure::Down(format!("Redis is unavailable: {}", e.brief()))
     }
 
-    fn mongo(e: impl std::fmt::Display) -> Failure {
-        Failure::Down(format!("MongoDB is unavailable: {e}"))
+    fn mongo(e: StoreError) -> Failure {
+        Failure::Down(format!("MongoDB is unavailable: {}", e.brief()))
     }
+}
+
+/// How long a page waits for a store before calling it unavailable (a store that
+/// hangs must not hold every open page's refresh).
+pub(crate) const STORE_LIMIT: Duration = Duration::from_secs(4);
+
+/// `read` with the store time limit; `down` names the store in the failure.
+async fn within_limit<T>(
+    store: &str,
+    down: fn(StoreError) -> Failure,
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, Failure> {
+    match async_std::future::timeout(STORE_LIMIT, read).await {
+        Ok(result) => result.map_err(down),
+        Err(_) => Err(Failure::Down(format!(
+            "{store} is unavailable: no answer within {} s",
+            STORE_LIMIT.as_secs()
+        ))),
+    }
+}
+
+async fn from_redis<T>(
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, Failure> {
+    within_limit("Redis", Failure::redis, read).await
+}
+
+async fn from_mongo<T>(
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, Failure> {
+    within_limit("MongoDB", Failure::mongo, read).await
 }
 
 /// The overview: the Redis report with the game log's cached summary beside it.
@@ -54,8 +88,8 @@ impl Failure {
 pub struct Overview {
     pub redis: Option<LiveStats>,
     pub mongo: Option<LogStats>,
-    /// When the MongoDB summary was taken (RFC 3339).
-    pub mongo_as_of: String,
+    /// When the MongoDB summary was taken (RFC 3339); `None` before the first one.
+    pub mongo_as_of: Option<String>,
     /// Which store is down, one sentence each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -74,18 +108,18 @@ impl Overview {
 
 pub(crate) async fn overview(dashboard: &Dashboard) -> Overview {
     let (redis, summary) = futures_lite::future::zip(
-        dashboard.store.live_stats(TOP_PLAYERS),
+        from_redis(dashboard.store.live_stats(TOP_PLAYERS)),
         dashboard.summary.get(),
     )
     .await;
     let mut errors = Vec::new();
     let redis = redis
-        .map_err(|e| errors.push(Failure::redis(e).message().to_string()))
+        .map_err(|failure| errors.push(failure.message().to_string()))
         .ok();
-    errors.extend(summary.error().map(str::to_string));
+    errors.extend(summary.error);
     Overview {
         redis,
-        mongo: summary.stats().cloned(),
+        mongo: summary.stats,
         mongo_as_of: summary.as_of,
         errors,
     }
@@ -96,7 +130,7 @@ pub(crate) async fn overview(dashboard: &Dashboard) -> Overview {
 pub struct LogReport {
     pub log: Option<LogPage>,
     pub summary: Option<LogStats>,
-    pub summary_as_of: String,
+    pub summary_as_of: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
 }
@@ -114,20 +148,18 @@ impl LogReport {
 
 pub(crate) async fn log_report(dashboard: &Dashboard, filter: LogFilter, page: u64) -> LogReport {
     let (log, summary) = futures_lite::future::zip(
-        dashboard.store.log_page(filter, page),
+        from_mongo(dashboard.store.log_page(filter, page)),
         dashboard.summary.get(),
     )
     .await;
     let mut errors = Vec::new();
+    // When the page came, MongoDB is up and a failed summary is only stale news.
     let log = log
-        .map_err(|e| errors.push(Failure::mongo(e).message().to_string()))
+        .map_err(|failure| errors.push(failure.message().to_string()))
         .ok();
-    if log.is_some() {
-        errors.extend(summary.error().map(str::to_string));
-    }
     LogReport {
         log,
-        summary: summary.stats().cloned(),
+        summary: summary.stats,
         summary_as_of: summary.as_of,
         errors,
     }
@@ -154,19 +186,30 @@ pub(crate) async fn game_report(dashboard: &Dashboard, game: u32) -> Result<Game
 
 // ---------------------------------------------------------------- inputs
 
+/// The most characters of a bad value an error message repeats.
+const ECHO_CHARS: usize = 40;
+
 /// A path or query number that names a player or a game: 1 or more.
 pub(crate) fn parse_number(what: &str, value: &str) -> Result<u32, Failure> {
     match value.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(Failure::BadInput(format!(
-            "invalid {what} {value:?}: expected a {what} number (1 or more)"
-        ))),
+        _ => {
+            let mut shown: String = value.chars().take(ECHO_CHARS).collect();
+            if value.chars().count() > ECHO_CHARS {
+                shown.push('…');
+            }
+            Err(Failure::BadInput(format!(
+                "invalid {what} {shown:?}: expected a {what} number (1 or more)"
+            )))
+        }
     }
 }
 
+/// A number from the path, percent-decoded (`/players/%37` is player 7).
 pub(crate) fn path_number(req: &Req, param: &str) -> Result<u32, Failure> {
     let raw = req.param(param).unwrap_or_default();
-    parse_number(param, raw)
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    parse_number(param, &decoded)
 }
 
 /// The query string as pairs; a malformed one is bad input.
@@ -302,6 +345,11 @@ mod tests {
             ))
         );
         assert!(parse_number("game", "-1").is_err());
+        let long = "9".repeat(5_000);
+        let Err(Failure::BadInput(message)) = parse_number("game", &long) else {
+            panic!("a 5,000-digit game number is bad input");
+        };
+        assert!(message.len() < 120, "{message}");
         assert!(parse_number("game", "4294967296").is_err());
     }
 }

@@ -13,23 +13,30 @@ use squidgame_common::store::{LogStats, Store};
 /// A summary that takes longer is given up (and taken again on the next request).
 const REFRESH_LIMIT: Duration = Duration::from_secs(30);
 
-/// A summary as taken at one moment, or why it could not be taken.
-#[derive(Debug, Clone, Serialize)]
+/// Failed summaries are retried sooner than good ones grow old.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+
+/// The latest summary taken and how the last attempt went.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Snapshot {
-    pub stats: Result<LogStats, String>,
-    /// When it was taken, RFC 3339.
-    pub as_of: String,
+    /// The last summary taken; kept while MongoDB is unavailable.
+    pub stats: Option<LogStats>,
+    /// When `stats` was taken, RFC 3339.
+    pub as_of: Option<String>,
+    /// Why the last attempt failed, if it did.
+    pub error: Option<String>,
     #[serde(skip)]
-    taken: Instant,
+    attempted: Option<Instant>,
 }
 
 impl Snapshot {
-    pub fn stats(&self) -> Option<&LogStats> {
-        self.stats.as_ref().ok()
-    }
-
-    pub fn error(&self) -> Option<&str> {
-        self.stats.as_ref().err().map(String::as_str)
+    fn is_stale(&self, max_age: Duration) -> bool {
+        let age_limit = if self.error.is_some() {
+            RETRY_AFTER_ERROR.min(max_age)
+        } else {
+            max_age
+        };
+        self.attempted.is_none_or(|at| at.elapsed() >= age_limit)
     }
 }
 
@@ -65,7 +72,7 @@ impl LogSummary {
         loop {
             let mut state = self.state.lock().await;
             if let Some(latest) = state.latest.clone() {
-                if latest.taken.elapsed() >= self.max_age && !state.refreshing {
+                if latest.is_stale(self.max_age) && !state.refreshing {
                     state.refreshing = true;
                     async_std::task::spawn(Arc::clone(self).refresh());
                 }
@@ -83,20 +90,25 @@ impl LogSummary {
     }
 
     async fn refresh(self: Arc<Self>) -> Snapshot {
-        let stats = match async_std::future::timeout(REFRESH_LIMIT, self.store.log_stats()).await {
-            Ok(Ok(stats)) => Ok(stats),
-            Ok(Err(e)) => Err(format!("MongoDB is unavailable: {e}")),
-            Err(_) => Err(format!(
-                "MongoDB did not summarize the game log within {} s",
-                REFRESH_LIMIT.as_secs()
-            )),
-        };
-        let snapshot = Snapshot {
-            stats,
-            as_of: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            taken: Instant::now(),
-        };
+        let taken = async_std::future::timeout(REFRESH_LIMIT, self.store.log_stats()).await;
         let mut state = self.state.lock().await;
+        let mut snapshot = state.latest.clone().unwrap_or_default();
+        snapshot.attempted = Some(Instant::now());
+        match taken {
+            Ok(Ok(stats)) => {
+                snapshot.stats = Some(stats);
+                snapshot.as_of =
+                    Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+                snapshot.error = None;
+            }
+            Ok(Err(e)) => snapshot.error = Some(format!("MongoDB is unavailable: {}", e.brief())),
+            Err(_) => {
+                snapshot.error = Some(format!(
+                    "MongoDB is unavailable: no summary within {} s",
+                    REFRESH_LIMIT.as_secs()
+                ))
+            }
+        }
         state.latest = Some(snapshot.clone());
         state.refreshing = false;
         snapshot

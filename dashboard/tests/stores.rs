@@ -151,3 +151,39 @@ async fn an_empty_redis_shows_an_empty_overview_not_an_error() {
     let (_, page) = pages.get("/players/12").await;
     assert!(page.contains("Player 12 has not won a game yet."));
 }
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn a_redis_that_hangs_is_reported_down_within_the_time_limit() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let redis_url = format!("redis://{}/", hung.local_addr().expect("address"));
+    let pages = Pages::over(redis_url, stack_env("MONGO_URL")).await;
+
+    let started = std::time::Instant::now();
+    let (status, overview) = pages.get_json("/api/overview").await;
+    assert_eq!(status, 503, "{overview}");
+    assert!(first_error(&overview).starts_with("Redis is unavailable"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    drop(hung);
+}
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn addresses_are_decoded_and_unknown_pages_are_html_for_browsers() {
+    let pages = Pages::over(stack_env("REDIS_URL"), stack_env("MONGO_URL")).await;
+    let (status, player) = pages.get_json("/api/players/%37").await;
+    assert_eq!(status, 200, "{player}");
+    assert_eq!(player["player"], 7);
+
+    let (status, page) = pages.get("/players/7/wins").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("no such page: /players/7/wins"), "{page}");
+    let (status, body) = pages.get_json("/api/nothing").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "no such resource: /api/nothing");
+}

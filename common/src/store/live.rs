@@ -193,10 +193,16 @@ fn field<T: std::str::FromStr>(record: &HashMap<String, String>, name: &str) -> 
     record.get(name).and_then(|v| v.parse().ok())
 }
 
+/// The results of a `recent` list, newest first by the time they were played (the
+/// list holds them in the order the workers stored them, batches of both routes mixed).
 fn parse_results(json: &[String]) -> Vec<GameResultJson> {
-    json.iter()
+    let mut results: Vec<GameResultJson> = json
+        .iter()
         .filter_map(|j| serde_json::from_str(j).ok())
-        .collect()
+        .collect();
+    // RFC 3339 UTC with fixed precision sorts as text in time order.
+    results.sort_by(|a, b| b.played_at.cmp(&a.played_at));
+    results
 }
 
 fn player_wins(scores: Vec<(String, f64)>) -> Vec<PlayerWins> {

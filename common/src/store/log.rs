@@ -110,7 +110,8 @@ impl Store {
         let mut cursor = self
             .games
             .find(filter.to_document())
-            .sort(doc! { "played_at": -1 })
+            // `_id` orders games played in the same millisecond, so pages never overlap.
+            .sort(doc! { "played_at": -1, "_id": 1 })
             .skip((page - 1) * LOG_PAGE_SIZE)
             .limit(LOG_PAGE_SIZE as i64 + 1)
             .await?;

@@ -69,6 +69,31 @@ redis.call('LTRIM', 'squidgame:recent', 0, 99)
 return applied
 "#;
 
+/// One short sentence for people (the `Display` form carries the driver's detail).
+impl StoreError {
+    pub fn brief(&self) -> String {
+        let text = match self {
+            StoreError::Redis(e) if e.is_connection_refusal() => "connection refused".to_string(),
+            StoreError::Redis(e) if e.is_timeout() => "no answer in time".to_string(),
+            StoreError::Redis(e) => e.to_string(),
+            StoreError::Mongo(e) => match e.kind.as_ref() {
+                ErrorKind::ServerSelection { .. } => "no server reachable".to_string(),
+                ErrorKind::Io(io) => io.to_string(),
+                _ => e.to_string(),
+            },
+            StoreError::Reply(reply) => reply.clone(),
+        };
+        let first_line = text.lines().next().unwrap_or_default();
+        match first_line.char_indices().nth(BRIEF_CHARS) {
+            Some((cut, _)) => format!("{}…", &first_line[..cut]),
+            None => first_line.to_string(),
+        }
+    }
+}
+
+/// The longest brief error, in characters.
+const BRIEF_CHARS: usize = 120;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("redis: {0}")]
@@ -242,9 +267,11 @@ impl Store {
 /// Where in the line-up the winner stood, in tenths: 0 for the first tenth of the
 /// players, 9 for the last. A fair game spreads its wins evenly over the ten.
 pub fn winner_decile(winner: u32, players: u32) -> u32 {
+    // The middle of the winner's slot, so a line-up shorter than ten spreads over the
+    // tenths instead of piling into the first.
     let players = u64::from(players.max(1));
-    let position = u64::from(winner.clamp(1, players as u32) - 1);
-    (position * 10 / players) as u32
+    let slot_middle = 2 * u64::from(winner.clamp(1, players as u32)) - 1;
+    (slot_middle * 10 / (2 * players)) as u32
 }
 
 /// The MongoDB document of one result; `_id` is the result id.
@@ -271,11 +298,13 @@ mod tests {
         assert_eq!(winner_decile(3, 30), 0);
         assert_eq!(winner_decile(4, 30), 1);
         assert_eq!(winner_decile(30, 30), 9);
-        assert_eq!(winner_decile(1, 1), 0);
-        assert_eq!(winner_decile(7, 7), 8);
+        assert_eq!(winner_decile(1, 1), 5);
+        assert_eq!(winner_decile(1, 2), 2);
+        assert_eq!(winner_decile(2, 2), 7);
+        assert_eq!(winner_decile(7, 7), 9);
         assert_eq!(winner_decile(1000, 1000), 9);
         // Out-of-range input (rejected earlier by validation) still lands in 0..=9.
-        assert_eq!(winner_decile(0, 0), 0);
+        assert_eq!(winner_decile(0, 0), 5);
         assert_eq!(winner_decile(50, 10), 9);
     }
 }

@@ -7,7 +7,8 @@
 #   scripts/stack.sh env     print the stack's addresses as shell assignments
 #
 # STACK_PROFILE=demo (default) uses the ports of docs/architecture.md;
-# STACK_PROFILE=test uses its own ports and data so a running demo is not disturbed.
+# STACK_PROFILE=test (make test) and bench (make bench) use their own ports and data,
+# so a running demo is not disturbed.
 # KAFKA_BROKERS, MONGO_URL, REDIS_URL, AMQP_URL point at external servers: those are
 # used as they are and not started.
 set -euo pipefail
@@ -22,7 +23,7 @@ case "$PROFILE" in
         P_WK=19101 P_WR=19102 P_REDIS=16379 P_AMQP=15673 P_KAFKA=19092 P_MONGO=37017 ;;
   bench) P_SPLIT=28080 P_API_K=28081 P_API_R=28082 P_GRPC_K=52051 P_GRPC_R=52052 P_DASH=28000
         P_WK=29101 P_WR=29102 P_REDIS=26379 P_AMQP=25673 P_KAFKA=29092 P_MONGO=47017 ;;
-  *) echo "stack.sh: unknown STACK_PROFILE \"$PROFILE\": expected demo or test" >&2; exit 2 ;;
+  *) echo "stack.sh: unknown STACK_PROFILE \"$PROFILE\": expected demo, test or bench" >&2; exit 2 ;;
 esac
 
 RUN=${RUN_DIR:-$ROOT/run/$PROFILE}

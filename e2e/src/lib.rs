@@ -199,9 +199,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The repository root (where `scripts/stack.sh` lives).
+/// The repository root (where `scripts/stack.sh` lives). `cargo test` names the
+/// package folder at run time; that wins over the one compiled in, which belongs to
+/// whichever checkout built the crate first when checkouts share a target folder.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .expect("workspace root")
         .to_path_buf()

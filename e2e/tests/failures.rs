@@ -421,35 +421,73 @@ async fn with_mongodb_down_workers_hold_their_batches_report_lag_and_catch_up() 
     }
 }
 
+/// The environment a process of the test stack runs with, as it started.
+fn stack_process_env(name: &str) -> Vec<(String, String)> {
+    let pid = stack_pid(name).unwrap_or_else(|| panic!("no pid file for {name}"));
+    let environ = std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_else(|e| panic!("environment of {name} ({pid}): {e}"));
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|pair| {
+            let pair = String::from_utf8_lossy(pair);
+            let (key, value) = pair.split_once('=')?;
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
-async fn sigterm_finishes_the_batch_and_exits_0() {
+async fn sigterm_finishes_the_batch_acks_it_and_exits_0() {
     let _serial = ONE_AT_A_TIME.lock().await;
+    let _restore = RestoreStack;
     let store = stack_store().await;
-    let before = settled_counts(&store).await;
-    // A second worker on the RabbitMQ queue, next to the stack's.
-    let port = free_port();
-    let mut worker = Command::new(workspace_bin("worker-rabbit"))
-        .env("WORKER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start worker-rabbit");
-    let run = rungame_background(&stack_env("API_RABBITMQ_URL"), 600, 200);
-    let extra = format!("http://127.0.0.1:{port}");
-    let consuming = eventually(Duration::from_secs(30), || async {
-        metric(&extra, "squidgame_worker_consumed_total").await > Some(0.0)
-    })
-    .await;
-    assert!(consuming, "the extra worker took no message");
-    let signalled = Instant::now();
-    let _ = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status();
-    let status = worker.wait().expect("worker exit");
-    assert!(status.success(), "worker-rabbit after SIGTERM: {status}");
-    assert!(signalled.elapsed() < Duration::from_secs(15));
-    let report = report_of(run);
-    assert_eq!(report["ok"], 600, "{report}");
-    assert_stored_exactly(&store, before, 600).await;
+    for (worker, stack_url, api) in [
+        ("worker-kafka", "WORKER_KAFKA_URL", "API_KAFKA_URL"),
+        ("worker-rabbit", "WORKER_RABBIT_URL", "API_RABBITMQ_URL"),
+    ] {
+        let before = settled_counts(&store).await;
+        // This worker, configured as the stack's, takes the stack's place on its queue.
+        let env = stack_process_env(worker);
+        stop_stack_process(worker, "TERM");
+        let port = free_port();
+        let mut ours = Command::new(workspace_bin(worker))
+            .env_clear()
+            .envs(env)
+            .env("WORKER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {worker}: {e}"));
+        let ours_url = format!("http://127.0.0.1:{port}");
+        let run = rungame_background(&stack_env(api), 600, 200);
+        let consuming = eventually(Duration::from_secs(30), || async {
+            metric(&ours_url, "squidgame_worker_consumed_total").await > Some(0.0)
+        })
+        .await;
+        assert!(consuming, "our {worker} took no message");
+        let signalled = Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &ours.id().to_string()])
+            .status();
+        let status = ours.wait().expect("worker exit");
+        assert!(status.success(), "{worker} after SIGTERM: {status}");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(15),
+            "{worker} took {:?} to stop",
+            signalled.elapsed()
+        );
+        // The stack's worker takes over the rest of the run.
+        stack_up();
+        let report = report_of(run);
+        assert_eq!(report["ok"], 600, "{report}");
+        assert_stored_exactly(&store, before, 600).await;
+        // What ours stored it had acknowledged: none of it came back to the stack's.
+        let redelivered = metric(&stack_env(stack_url), "squidgame_worker_duplicates_total").await;
+        assert_eq!(
+            redelivered,
+            Some(0.0),
+            "{worker}: results stored before SIGTERM were delivered again"
+        );
+    }
 }

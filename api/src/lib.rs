@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
 use squidgame_common::http::{self, json_error, json_ok, Metrics};
+use squidgame_common::result::quoted;
 use squidgame_common::GameResultJson;
 use squidgame_proto::PlayRequest;
 use tide::{Request, Response, StatusCode};
@@ -101,7 +102,7 @@ pub fn parse_game_request(
 ) -> Result<GameRequest, String> {
     let game = game
         .parse::<u32>()
-        .map_err(|_| format!("game must be a game number, got {game:?}"))?;
+        .map_err(|_| format!("game must be a game number, got {}", quoted(game)))?;
     let name = percent_decode_str(name)
         .decode_utf8()
         .map_err(|_| "game name is not valid UTF-8 once percent-decoded".to_string())?
@@ -116,7 +117,12 @@ pub fn parse_game_request(
         .parse::<u32>()
         .ok()
         .filter(|p| (1..=max_players).contains(p))
-        .ok_or_else(|| format!("players must be between 1 and {max_players}, got {players:?}"))?;
+        .ok_or_else(|| {
+            format!(
+                "players must be between 1 and {max_players}, got {}",
+                quoted(players)
+            )
+        })?;
     Ok(GameRequest {
         game,
         name: name.trim().to_string(),

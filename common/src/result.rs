@@ -42,9 +42,22 @@ impl FromStr for Route {
             "kafka" => Ok(Route::Kafka),
             "rabbitmq" => Ok(Route::Rabbitmq),
             other => Err(format!(
-                "unknown route {other:?}: expected \"kafka\" or \"rabbitmq\""
+                "unknown route {}: expected \"kafka\" or \"rabbitmq\"",
+                quoted(other)
             )),
         }
+    }
+}
+
+/// The most characters of a user's value that an error message repeats.
+const QUOTED_CHARS: usize = 40;
+
+/// `value` in quotes for an error message, cut after `QUOTED_CHARS` characters: the
+/// message names what the user gave without echoing a whole 8 KB path back.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{:?}", format!("{}…", &value[..cut])),
+        None => format!("{value:?}"),
     }
 }
 
@@ -191,5 +204,16 @@ mod tests {
             assert_eq!(route.as_str().parse::<Route>(), Ok(route));
         }
         assert!("Kafka ".parse::<Route>().is_err());
+    }
+
+    #[test]
+    fn errors_quote_long_values_cut_on_a_character_boundary() {
+        assert_eq!(quoted("sqs"), r#""sqs""#);
+        let long = "ñ".repeat(6_000);
+        let shown = quoted(&long);
+        assert_eq!(shown.chars().count(), QUOTED_CHARS + 3, "{shown}");
+        assert!(shown.ends_with("…\""));
+        let message = long.parse::<Route>().unwrap_err();
+        assert!(message.len() < 200, "{message}");
     }
 }

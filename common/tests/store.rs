@@ -1,6 +1,8 @@
 //! The store against real Redis and MongoDB servers (the test stack's), in a Redis
 //! database and a MongoDB database of their own so the pipeline's counts are untouched.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use squidgame_common::store::{Applied, Store, StoreArgs};
 use squidgame_common::GameResult;
 
@@ -10,17 +12,45 @@ fn stack_env(name: &str) -> String {
     })
 }
 
-async fn test_store() -> Store {
+/// The store over Redis database `redis_db` (the services use 0).
+async fn store_on(redis_db: u8) -> Store {
     let redis = stack_env("REDIS_URL");
     let args = StoreArgs {
-        // Database 1: the services use 0.
-        redis_url: format!("{}/1", redis.trim_end_matches('/')),
+        redis_url: format!("{}/{redis_db}", redis.trim_end_matches('/')),
         mongo_url: stack_env("MONGO_URL"),
         mongo_db: "squidgame_store_test".into(),
     };
     let store = Store::connect(&args).await.expect("store");
     store.ensure_indexes().await.expect("indexes");
     store
+}
+
+async fn test_store() -> Store {
+    store_on(1).await
+}
+
+/// The store over an emptied Redis database of its own, for one test alone.
+async fn store_on_empty_redis(redis_db: u8) -> Store {
+    let url = format!(
+        "{}/{redis_db}",
+        stack_env("REDIS_URL").trim_end_matches('/')
+    );
+    let client = redis::Client::open(url.as_str()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let _: () = redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .expect("flushdb");
+    store_on(redis_db).await
+}
+
+/// Play times that only move forward, one millisecond apart.
+fn next_played_at() -> i64 {
+    static CLOCK: AtomicI64 = AtomicI64::new(1_700_000_000_000);
+    CLOCK.fetch_add(1, Ordering::Relaxed)
 }
 
 fn result(winner: u32, route: &str) -> GameResult {
@@ -31,7 +61,7 @@ fn result(winner: u32, route: &str) -> GameResult {
         players: 30,
         winner,
         route: route.into(),
-        played_at_ms: 1_700_000_000_000,
+        played_at_ms: next_played_at(),
         rounds: 29,
     }
 }
@@ -205,4 +235,77 @@ async fn player_and_game_records_and_the_log_count_each_result_once() {
         .expect("mongo")
         .games
         .is_empty());
+}
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn the_latest_games_are_the_latest_played_whatever_order_they_arrive_in() {
+    let store = store_on_empty_redis(4).await;
+    let at = |ms: i64, winner: u32| GameResult {
+        played_at_ms: 1_800_000_000_000 + ms,
+        ..result(winner, "kafka")
+    };
+    // Two workers: the newer games (one route) are stored before the older ones.
+    let newer: Vec<GameResult> = (100..120).map(|ms| at(ms, 1 + ms as u32 % 3)).collect();
+    let older: Vec<GameResult> = (0..20).map(|ms| at(ms, 1 + ms as u32 % 3)).collect();
+    store.apply_batch(&newer).await.expect("newer batch");
+    store.apply_batch(&older).await.expect("older batch");
+
+    let live = store.live_stats(10).await.expect("redis");
+    let shown: Vec<&str> = live.recent.iter().map(|r| r.id.as_str()).collect();
+    let expected: Vec<&str> = newer.iter().rev().take(10).map(|r| r.id.as_str()).collect();
+    assert_eq!(shown, expected, "the 10 latest played, newest first");
+
+    // Player 2's last win is their latest-played one, not their last stored one.
+    let latest_win = newer.iter().rfind(|r| r.winner == 2).expect("a win of 2");
+    let player = store.player_stats(2).await.expect("redis");
+    assert_eq!(
+        player.last_win.as_deref(),
+        Some(squidgame_common::result::format_unix_ms(latest_win.played_at_ms).as_str())
+    );
+    assert_eq!(player.recent_wins[0].id, latest_win.id);
+    assert!(player
+        .recent_wins
+        .windows(2)
+        .all(|w| w[0].played_at >= w[1].played_at));
+}
+
+#[async_std::test]
+#[ignore = "needs the test stack: run with `make test`"]
+async fn equal_wins_share_a_rank_and_a_game_keeps_its_most_used_name() {
+    let store = store_on_empty_redis(5).await;
+    let win = |winner: u32, name: &str| GameResult {
+        game_id: 7,
+        game_name: name.into(),
+        ..result(winner, "rabbitmq")
+    };
+    store
+        .apply_batch(&[
+            win(1, "Random"),
+            win(1, "Random"),
+            win(2, "Random"),
+            win(2, "Random"),
+            win(3, "Random"),
+        ])
+        .await
+        .expect("batch");
+    let mut ranks = Vec::new();
+    for player in [1, 2, 3, 4] {
+        ranks.push(store.player_stats(player).await.expect("redis").rank);
+    }
+    assert_eq!(ranks, [Some(1), Some(1), Some(3), None]);
+
+    // One client labels game 7 differently: it keeps the name most games used.
+    store
+        .apply_batch(&[win(3, "<b>Hijack</b>")])
+        .await
+        .expect("batch");
+    let game = store.game_stats(7).await.expect("redis");
+    assert_eq!(game.game_name.as_deref(), Some("Random"));
+    let relabel: Vec<GameResult> = (0..5).map(|_| win(4, "<b>Hijack</b>")).collect();
+    store.apply_batch(&relabel).await.expect("batch");
+    let game = store.game_stats(7).await.expect("redis");
+    assert_eq!(game.game_name.as_deref(), Some("<b>Hijack</b>"));
+    let live = store.live_stats(10).await.expect("redis");
+    assert_eq!(live.game_numbers[0].game_name, "<b>Hijack</b>");
 }

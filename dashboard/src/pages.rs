@@ -75,12 +75,13 @@ impl OverviewPage {
                         ("rabbitmq".to_string(), live.routes.rabbitmq),
                     ],
                 ),
-                BarChart::new(
+                BarChart::of_total(
                     "the three most played games",
                     live.games
                         .iter()
                         .take(3)
                         .map(|g| (g.game_name.clone(), g.played)),
+                    live.total,
                 ),
             ),
             None => (BarChart::new("", []), BarChart::new("", [])),
@@ -149,12 +150,13 @@ impl LogPageView {
                         ("worker-rabbit".to_string(), summary.by_route.rabbitmq),
                     ],
                 )),
-                Some(BarChart::new(
+                Some(BarChart::of_total(
                     "the three most played games",
                     summary
                         .top_games
                         .iter()
                         .map(|g| (g.game_name.clone(), g.played)),
+                    summary.games,
                 )),
             ),
             None => (None, None),
@@ -471,8 +473,31 @@ mod tests {
         assert!(html.contains(r#"id="total">3<"#), "the Redis report stays");
 
         let down = Failure::Down("Redis is unavailable: connection refused".into());
-        let html = PlayerPage::new(7, Err(down)).render().expect("player");
+        let html = PlayerPage::new(7, Err(down.clone()))
+            .render()
+            .expect("player");
         assert!(html.contains("Redis is unavailable: connection refused"));
+        assert!(html.contains(r#"<a href="/log?winner=7">game log</a>"#));
+        let html = GamePage::new(4, Err(down)).render().expect("game");
+        assert!(html.contains("Redis is unavailable: connection refused"));
+        assert!(html.contains(r#"<a href="/log?game=4">game log</a>"#));
+    }
+
+    #[test]
+    fn the_top_3_chart_shares_all_games_played() {
+        let mut stats = live("Random");
+        stats.total = 8;
+        stats.games = ["Random", "Roulette", "Last", "Glass Bridge"]
+            .iter()
+            .zip([3, 2, 2, 1])
+            .map(|(name, played)| GamePlayed {
+                game_name: name.to_string(),
+                played,
+            })
+            .collect();
+        let html = overview(Some(stats), None, &[]);
+        assert!(html.contains("3 (37.5%)"), "{html}");
+        assert!(!html.contains("Glass Bridge</text>"), "only three bars");
     }
 
     #[test]

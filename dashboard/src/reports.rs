@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use squidgame_common::http::json_error;
-use squidgame_common::result::Route;
+use squidgame_common::result::{quoted, Route};
 use squidgame_common::store::{
     GameStats, LiveStats, LogFilter, LogPage, LogStats, PlayerStats, StoreError,
 };
@@ -169,39 +169,30 @@ pub(crate) async fn player_report(
     dashboard: &Dashboard,
     player: u32,
 ) -> Result<PlayerStats, Failure> {
-    dashboard
-        .store
-        .player_stats(player)
-        .await
-        .map_err(Failure::redis)
+    from_redis(dashboard.store.player_stats(player)).await
 }
 
 pub(crate) async fn game_report(dashboard: &Dashboard, game: u32) -> Result<GameStats, Failure> {
-    dashboard
-        .store
-        .game_stats(game)
-        .await
-        .map_err(Failure::redis)
+    from_redis(dashboard.store.game_stats(game)).await
 }
 
 // ---------------------------------------------------------------- inputs
 
-/// The most characters of a bad value an error message repeats.
-const ECHO_CHARS: usize = 40;
-
-/// A path or query number that names a player or a game: 1 or more.
+/// A path or query number that names a player, a game or a page: 1 to `u32::MAX`.
 pub(crate) fn parse_number(what: &str, value: &str) -> Result<u32, Failure> {
     match value.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => {
-            let mut shown: String = value.chars().take(ECHO_CHARS).collect();
-            if value.chars().count() > ECHO_CHARS {
-                shown.push('…');
-            }
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
             Err(Failure::BadInput(format!(
-                "invalid {what} {shown:?}: expected a {what} number (1 or more)"
+                "invalid {what} {}: the largest {what} number is {}",
+                quoted(value),
+                u32::MAX
             )))
         }
+        _ => Err(Failure::BadInput(format!(
+            "invalid {what} {}: expected a {what} number (1 or more)",
+            quoted(value)
+        ))),
     }
 }
 
@@ -350,6 +341,12 @@ mod tests {
             panic!("a 5,000-digit game number is bad input");
         };
         assert!(message.len() < 120, "{message}");
-        assert!(parse_number("game", "4294967296").is_err());
+        assert_eq!(
+            parse_number("page", "4294967296"),
+            Err(Failure::BadInput(
+                r#"invalid page "4294967296": the largest page number is 4294967295"#.into()
+            ))
+        );
+        assert_eq!(parse_number("page", "4294967295"), Ok(u32::MAX));
     }
 }

@@ -13,10 +13,11 @@ use crate::result::{format_unix_ms, GameResultJson};
 pub struct LiveStats {
     pub total: u64,
     pub routes: RouteCounts,
-    /// The last games, newest first.
+    /// The last games played, newest first.
     pub recent: Vec<GameResultJson>,
     pub top_players: Vec<PlayerWins>,
-    /// Games played per name (the label clients give), most played first.
+    /// Games played per name (the label clients give), the `TOP_NAMES` most played
+    /// first: clients choose the names, so there may be any number of them.
     pub games: Vec<GamePlayed>,
     /// Games played per game number (the rules), most played first.
     pub game_numbers: Vec<GameNumber>,
@@ -28,7 +29,7 @@ pub struct PlayerWins {
     pub wins: u64,
 }
 
-/// A game number with the last name it was played under and a count.
+/// A game number with the name it was played under most often and a count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GameNumber {
     pub game: u32,
@@ -41,7 +42,8 @@ pub struct GameNumber {
 pub struct PlayerStats {
     pub player: u32,
     pub wins: u64,
-    /// 1 for the player with the most wins; `None` before the first win.
+    /// 1 for the player with the most wins, shared by players with as many wins;
+    /// `None` before the first win.
     pub rank: Option<u64>,
     pub last_game: Option<String>,
     /// RFC 3339.
@@ -56,7 +58,7 @@ pub struct PlayerStats {
 #[derive(Debug, Clone, Serialize)]
 pub struct GameStats {
     pub game: u32,
-    /// The last name the game was played under; `None` before it was played.
+    /// The name the game was played under most often; `None` before it was played.
     pub game_name: Option<String>,
     pub played: u64,
     pub average_players: f64,
@@ -68,6 +70,16 @@ pub struct GameStats {
 
 /// How many winners a game's record lists.
 const TOP_WINNERS: isize = 10;
+/// How many game names the overview lists.
+const TOP_NAMES: isize = 10;
+
+/// A player's rank among `KEYS[1]`'s scores: 1 + the number of players with more wins,
+/// so that players with as many wins share a rank; nil for a player who never won.
+const RANK_SCRIPT: &str = r#"
+local wins = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not wins then return false end
+return redis.call('ZCOUNT', KEYS[1], '(' .. wins, '+inf') + 1
+"#;
 
 type LiveReply = (
     Option<u64>,
@@ -101,9 +113,9 @@ impl Store {
         let reply: redis::RedisResult<LiveReply> = redis::pipe()
             .get(format!("{PREFIX}total"))
             .hgetall(format!("{PREFIX}routes"))
-            .lrange(format!("{PREFIX}recent"), 0, 9)
+            .zrevrange(format!("{PREFIX}latest"), 0, 9)
             .zrevrange_withscores(format!("{PREFIX}players:wins"), 0, top as isize - 1)
-            .zrevrange_withscores(format!("{PREFIX}games:played"), 0, -1)
+            .zrevrange_withscores(format!("{PREFIX}games:played"), 0, TOP_NAMES - 1)
             .zrevrange_withscores(format!("{PREFIX}games:ids"), 0, -1)
             .hgetall(format!("{PREFIX}games:names"))
             .query_async(&mut conn)
@@ -132,9 +144,13 @@ impl Store {
         let mut conn = self.redis.get().await?;
         let reply: redis::RedisResult<PlayerReply> = redis::pipe()
             .hgetall(&key)
-            .zrevrank(format!("{PREFIX}players:wins"), player)
+            .cmd("EVAL")
+            .arg(RANK_SCRIPT)
+            .arg(1)
+            .arg(format!("{PREFIX}players:wins"))
+            .arg(player)
             .zrevrange_withscores(format!("{key}:games"), 0, -1)
-            .lrange(format!("{key}:recent"), 0, 9)
+            .zrevrange(format!("{key}:latest"), 0, 9)
             .hgetall(format!("{PREFIX}games:names"))
             .query_async(&mut conn)
             .await;
@@ -142,7 +158,7 @@ impl Store {
         Ok(PlayerStats {
             player,
             wins: field(&record, "wins").unwrap_or(0),
-            rank: rank.map(|r| r + 1),
+            rank,
             last_game: record.get("last_game").cloned(),
             last_win: field(&record, "last_win_ms").map(format_unix_ms),
             wins_per_game: game_numbers(per_game, &names),
@@ -193,16 +209,11 @@ fn field<T: std::str::FromStr>(record: &HashMap<String, String>, name: &str) -> 
     record.get(name).and_then(|v| v.parse().ok())
 }
 
-/// The results of a `recent` list, newest first by the time they were played (the
-/// list holds them in the order the workers stored them, batches of both routes mixed).
+/// The results of a `latest` sorted set, in its order (newest first).
 fn parse_results(json: &[String]) -> Vec<GameResultJson> {
-    let mut results: Vec<GameResultJson> = json
-        .iter()
+    json.iter()
         .filter_map(|j| serde_json::from_str(j).ok())
-        .collect();
-    // RFC 3339 UTC with fixed precision sorts as text in time order.
-    results.sort_by(|a, b| b.played_at.cmp(&a.played_at));
-    results
+        .collect()
 }
 
 fn player_wins(scores: Vec<(String, f64)>) -> Vec<PlayerWins> {

@@ -24,8 +24,6 @@ pub use log::{GamePlayed, LogFilter, LogPage, LogStats, RouteCounts, LOG_PAGE_SI
 
 /// Every Redis key of the project starts with this.
 pub const PREFIX: &str = "squidgame:";
-/// How many results the Redis `recent` list keeps.
-pub const RECENT_LEN: usize = 100;
 /// The MongoDB collection of the game log.
 const GAMES: &str = "games";
 /// How long MongoDB calls wait for a reachable server unless the URL says otherwise.
@@ -34,9 +32,13 @@ const MONGO_SERVER_TIMEOUT: Duration = Duration::from_secs(3);
 const DUPLICATE_KEY: i32 = 11000;
 
 /// Applies a batch of results to Redis atomically, each at most once.
-/// ARGV holds `APPLY_FIELDS` fields per result: id, json, winner, game name, route,
+/// ARGV holds nine fields per result: id, json, winner, game name, route,
 /// played_at_ms, game number, players, winner decile (0..=9, where in the line-up the
 /// winner stood). Returns how many results were new. Keys: see `docs/architecture.md`.
+///
+/// Two workers, batching and redelivery apply results out of the order they were
+/// played in, so "latest" means latest by `played_at_ms`: the latest games are sorted
+/// sets scored by it, and a player's last win only moves forward in time.
 const APPLY_SCRIPT: &str = r#"
 local applied = 0
 for i = 1, #ARGV, 9 do
@@ -46,26 +48,35 @@ for i = 1, #ARGV, 9 do
   if redis.call('SADD', 'squidgame:applied', id) == 1 then
     applied = applied + 1
     redis.call('INCR', 'squidgame:total')
-    redis.call('LPUSH', 'squidgame:recent', json)
+    redis.call('ZADD', 'squidgame:latest', at, json)
     redis.call('HINCRBY', 'squidgame:routes', route, 1)
     redis.call('ZINCRBY', 'squidgame:games:played', 1, name)
     redis.call('ZINCRBY', 'squidgame:games:ids', 1, game)
-    redis.call('HSET', 'squidgame:games:names', game, name)
+    local stats = 'squidgame:game:' .. game
+    -- A game number's label is the name it was played under most often.
+    local uses = tonumber(redis.call('ZINCRBY', stats .. ':names', 1, name))
+    local label = redis.call('HGET', 'squidgame:games:names', game)
+    if not label or label == name
+        or uses > tonumber(redis.call('ZSCORE', stats .. ':names', label) or '0') then
+      redis.call('HSET', 'squidgame:games:names', game, name)
+    end
     redis.call('ZINCRBY', 'squidgame:players:wins', 1, winner)
     local player = 'squidgame:player:' .. winner
     redis.call('HINCRBY', player, 'wins', 1)
-    redis.call('HSET', player, 'last_game', name, 'last_win_ms', at)
+    if tonumber(at) >= tonumber(redis.call('HGET', player, 'last_win_ms') or '0') then
+      redis.call('HSET', player, 'last_game', name, 'last_win_ms', at)
+    end
     redis.call('ZINCRBY', player .. ':games', 1, game)
-    redis.call('LPUSH', player .. ':recent', json)
-    redis.call('LTRIM', player .. ':recent', 0, 9)
-    local stats = 'squidgame:game:' .. game
+    redis.call('ZADD', player .. ':latest', at, json)
+    redis.call('ZREMRANGEBYRANK', player .. ':latest', 0, -11)
     redis.call('HINCRBY', stats, 'played', 1)
     redis.call('HINCRBY', stats, 'players_sum', players)
     redis.call('ZINCRBY', stats .. ':winners', 1, winner)
     redis.call('HINCRBY', stats .. ':deciles', decile, 1)
   end
 end
-redis.call('LTRIM', 'squidgame:recent', 0, 99)
+-- Keep the 100 latest games.
+redis.call('ZREMRANGEBYRANK', 'squidgame:latest', 0, -101)
 return applied
 "#;
 
@@ -79,7 +90,8 @@ impl StoreError {
             StoreError::Mongo(e) => match e.kind.as_ref() {
                 ErrorKind::ServerSelection { .. } => "no server reachable".to_string(),
                 ErrorKind::Io(io) => io.to_string(),
-                _ => e.to_string(),
+                // The kind alone: the error's own text adds labels and sources.
+                kind => kind.to_string(),
             },
             StoreError::Reply(reply) => reply.clone(),
         };
@@ -148,13 +160,14 @@ struct RedisConn {
 
 impl RedisConn {
     async fn get(&self) -> Result<MultiplexedConnection, StoreError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
+        if let Some(conn) = self.conn.lock().await.as_ref() {
             return Ok(conn.clone());
         }
+        // Connect without holding the lock: while Redis does not answer, each caller
+        // waits for its own attempt (bounded by the driver's connection timeout), not
+        // for every earlier caller's attempt in turn.
         let conn = self.client.get_multiplexed_async_connection().await?;
-        *slot = Some(conn.clone());
-        Ok(conn)
+        Ok(self.conn.lock().await.get_or_insert(conn).clone())
     }
 
     /// Drops the cached connection after an I/O error so the next call reconnects.

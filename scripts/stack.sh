@@ -59,6 +59,15 @@ say() { printf '==> %s\n' "$*"; }
 die() { printf 'stack.sh: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# running PID: the process exists and is not a zombie (a killed process nobody reaped
+# still answers kill -0).
+running() {
+  local state
+  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+# alive NAME: the process of NAME's pid file is running.
+alive() { [ -f "$PIDS/$1.pid" ] && running "$(cat "$PIDS/$1.pid")"; }
 http_ok() { curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null; }
 
 # wait_for NAME SECONDS CHECK...: polls CHECK until it passes; fails naming the log.
@@ -66,7 +75,7 @@ wait_for() {
   local name=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
   until "$@"; do
-    if [ -f "$PIDS/$name.pid" ] && ! kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null; then
+    if [ -f "$PIDS/$name.pid" ] && ! alive "$name"; then
       tail -n 20 "$LOGS/$name.log" >&2 || true
       die "$name exited during start-up; log: $LOGS/$name.log"
     fi
@@ -75,16 +84,23 @@ wait_for() {
   done
 }
 
-# start NAME CHECK -- COMMAND...: runs COMMAND in the background unless CHECK passes.
+# start NAME CHECK -- COMMAND...: runs COMMAND in the background unless CHECK passes
+# or the process started earlier still runs (then it is only waited for: a second copy
+# would fail on the port and take over the pid file). Logs are appended to.
 started_now=()
 start() {
   local name=$1 check=$2; shift 3
   if eval "$check"; then
     return 0
   fi
-  say "starting $name"
-  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
+  if alive "$name"; then
+    say "waiting for $name (pid $(cat "$PIDS/$name.pid"), already running)"
+  else
+    say "starting $name"
+    printf '\n==> %s: started by stack.sh\n' "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
+    nohup setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    echo $! >"$PIDS/$name.pid"
+  fi
   started_now+=("$name:$check")
 }
 
@@ -111,6 +127,10 @@ up_servers() {
       for f in "$RUN"/data/mongo.db*; do mv "$f" "$RUN/data/mongo/squidgame.db${f#"$RUN/data/mongo.db"}"; done
     fi
     mkdir -p "$RUN/data/mongo"
+    # The server refuses to start over the pid file of a copy that was killed.
+    if [ -f "$RUN/data/nx.pid" ] && ! running "$(cat "$RUN/data/nx.pid")"; then
+      rm -f "$RUN/data/nx.pid"
+    fi
     start mongo "port_open $P_MONGO" -- "$ROOT/.venv/bin/nx-27017" --data-dir "$RUN/data/mongo" \
       -p "$P_MONGO" --pid-file "$RUN/data/nx.pid" --log-file "$LOGS/mongo-server.log"
   fi
@@ -159,7 +179,8 @@ up_services() {
     --grpc-url "http://127.0.0.1:$P_GRPC_R"
   await_started 60
   write_nginx_conf
-  start split "http_ok http://127.0.0.1:$P_SPLIT/healthz" -- nginx -p "$RUN" -c "$RUN/nginx.conf" -e "$LOGS/split-error.log"
+  # The split answers /healthz through the apis; its own port says it runs.
+  start split "port_open $P_SPLIT" -- nginx -p "$RUN" -c "$RUN/nginx.conf" -e "$LOGS/split-error.log"
   await_started 30
 }
 
@@ -205,11 +226,11 @@ down() {
     pidfile=$PIDS/$name.pid
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
       say "stopping $name (pid $pid)"
       kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      if kill -0 "$pid" 2>/dev/null; then
+      for _ in $(seq 1 150); do running "$pid" || break; sleep 0.2; done
+      if running "$pid"; then
         say "$name did not stop in 30s: killing"
         kill -KILL "$pid" 2>/dev/null || true
       fi

@@ -16,8 +16,8 @@ use tonic::{Code, Status};
 
 use crate::grpc::GameBackend;
 
-/// Longest game label accepted, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+/// Longest game label accepted, in characters (what a stored result may carry).
+pub const MAX_NAME_CHARS: usize = squidgame_common::result::MAX_GAME_NAME_CHARS;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(version, about)]

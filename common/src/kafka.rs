@@ -17,7 +17,7 @@ pub const PARTITIONS: i32 = 3;
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers, comma separated.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092", value_parser = parse_brokers)]
     pub kafka_brokers: String,
     /// Replication factor for topics this service creates when they are missing
     /// (a cluster with `min.insync.replicas` > 1 needs more than 1).
@@ -28,6 +28,41 @@ pub struct KafkaArgs {
     /// duplicates. Results are deduplicated by id downstream either way.
     #[arg(long, env = "KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub kafka_idempotence: bool,
+}
+
+/// A bootstrap list: comma-separated `host:port` (or `scheme://host:port`) entries.
+pub fn parse_brokers(list: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!(
+            "KAFKA_BROKERS must be comma-separated host:port entries; {why} in {}",
+            crate::result::quoted(list)
+        )
+    };
+    if list.trim().is_empty() {
+        return Err(bad("there is none"));
+    }
+    for entry in list.split(',').map(str::trim) {
+        let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
+        let Some((host, port)) = address.rsplit_once(':') else {
+            return Err(bad(&format!(
+                "{} has no port",
+                crate::result::quoted(entry)
+            )));
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+            return Err(bad(&format!(
+                "{} has no usable host",
+                crate::result::quoted(entry)
+            )));
+        }
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(bad(&format!(
+                "{} has no usable port",
+                crate::result::quoted(entry)
+            )));
+        }
+    }
+    Ok(list.to_string())
 }
 
 impl KafkaArgs {
@@ -104,4 +139,36 @@ async fn existing_topics(brokers: &str) -> Result<Vec<String>, KafkaError> {
     rx.recv()
         .await
         .unwrap_or_else(|_| Err(KafkaError::AdminOpCreation("metadata thread ended".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_brokers;
+
+    #[test]
+    fn broker_lists_are_host_port_entries() {
+        for good in [
+            "127.0.0.1:9092",
+            "kafka-0:9092, kafka-1:9092",
+            "PLAINTEXT://k:9093",
+        ] {
+            assert_eq!(parse_brokers(good).as_deref(), Ok(good));
+        }
+        for bad in [
+            "",
+            " ",
+            "localhost",
+            "k:0",
+            "k:99999",
+            ":9092",
+            "k:9092,",
+            "a b:1",
+        ] {
+            let message = parse_brokers(bad).unwrap_err();
+            assert!(
+                message.starts_with("KAFKA_BROKERS must be"),
+                "{bad:?}: {message}"
+            );
+        }
+    }
 }

@@ -16,9 +16,23 @@ pub struct AmqpArgs {
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        value_parser = parse_amqp_url
     )]
     pub amqp_url: String,
+}
+
+/// An `amqp://` or `amqps://` URL, checked the way the client will read it.
+pub fn parse_amqp_url(url: &str) -> Result<String, String> {
+    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        return Err(format!(
+            "expected an amqp:// or amqps:// URL, got {}",
+            crate::result::quoted(url)
+        ));
+    }
+    url.parse::<lapin::uri::AMQPUri>()
+        .map_err(|e| format!("not a usable AMQP URL ({e})"))?;
+    Ok(url.to_string())
 }
 
 /// Declares the durable results queue, the dead-letter exchange and queue (idempotent;
@@ -60,4 +74,22 @@ pub async fn declare_topology(channel: &Channel) -> Result<(), lapin::Error> {
         .queue_declare(RESULTS_QUEUE.into(), durable, args)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_amqp_url;
+
+    #[test]
+    fn amqp_urls_are_checked_before_connecting() {
+        for good in [
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "amqps://rabbit.example",
+        ] {
+            assert_eq!(parse_amqp_url(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "garbage", "http://127.0.0.1:5672", "amqp://h:notaport/"] {
+            assert!(parse_amqp_url(bad).is_err(), "{bad:?}");
+        }
+    }
 }

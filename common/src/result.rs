@@ -61,6 +61,14 @@ pub fn quoted(value: &str) -> String {
     }
 }
 
+/// Longest game label a result may carry, in characters (the api's limit).
+pub const MAX_GAME_NAME_CHARS: usize = 64;
+/// Longest result id accepted, in bytes (grpc-server's ids are 36-character UUIDs).
+pub const MAX_ID_BYTES: usize = 64;
+/// Latest play time a result may carry: the last millisecond of year 9999, the end of
+/// what MongoDB dates and RFC 3339 can both hold.
+pub const MAX_PLAYED_AT_MS: i64 = 253_402_300_799_999;
+
 /// Why a queue message is not a usable result (it goes to the dead-letter destination).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidResult {
@@ -68,6 +76,14 @@ pub enum InvalidResult {
     Decode(String),
     #[error("result has no id")]
     MissingId,
+    #[error("result id is {0} bytes long; the most is {MAX_ID_BYTES}")]
+    IdTooLong(usize),
+    #[error("result {id}: game name must be 1 to {MAX_GAME_NAME_CHARS} characters, got {chars}")]
+    BadGameName { id: String, chars: usize },
+    #[error(
+        "result {id}: played_at_ms {played_at_ms} is outside 0..={MAX_PLAYED_AT_MS} (1970 to 9999)"
+    )]
+    PlayedAtOutOfRange { id: String, played_at_ms: i64 },
     #[error("result {id}: winner {winner} is outside 1..={players}")]
     WinnerOutOfRange {
         id: String,
@@ -89,6 +105,22 @@ pub fn decode_result(body: &[u8]) -> Result<GameResult, InvalidResult> {
 pub fn validate(result: &GameResult) -> Result<(), InvalidResult> {
     if result.id.is_empty() {
         return Err(InvalidResult::MissingId);
+    }
+    if result.id.len() > MAX_ID_BYTES {
+        return Err(InvalidResult::IdTooLong(result.id.len()));
+    }
+    let chars = result.game_name.chars().count();
+    if chars == 0 || chars > MAX_GAME_NAME_CHARS || result.game_name.trim().is_empty() {
+        return Err(InvalidResult::BadGameName {
+            id: result.id.clone(),
+            chars,
+        });
+    }
+    if !(0..=MAX_PLAYED_AT_MS).contains(&result.played_at_ms) {
+        return Err(InvalidResult::PlayedAtOutOfRange {
+            id: result.id.clone(),
+            played_at_ms: result.played_at_ms,
+        });
     }
     if result.winner == 0 || result.winner > result.players {
         return Err(InvalidResult::WinnerOutOfRange {
@@ -137,9 +169,10 @@ impl From<&GameResult> for GameResultJson {
     }
 }
 
-/// Formats unix milliseconds as RFC 3339 UTC (times before 1970 clamp to the epoch).
+/// Formats unix milliseconds as RFC 3339 UTC; times outside 1970..=9999 clamp to the
+/// nearest end (RFC 3339 has no other years).
 pub fn format_unix_ms(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    let at = UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_PLAYED_AT_MS) as u64);
     humantime::format_rfc3339_millis(at).to_string()
 }
 
@@ -188,6 +221,46 @@ mod tests {
         let mut r = sample();
         r.route = "carrier-pigeon".into();
         assert!(matches!(validate(&r), Err(InvalidResult::BadRoute { .. })));
+    }
+
+    #[test]
+    fn results_that_no_store_could_hold_are_invalid() {
+        let mut r = sample();
+        r.played_at_ms = MAX_PLAYED_AT_MS + 1;
+        assert!(matches!(
+            validate(&r),
+            Err(InvalidResult::PlayedAtOutOfRange { .. })
+        ));
+        r.played_at_ms = -1;
+        assert!(matches!(
+            validate(&r),
+            Err(InvalidResult::PlayedAtOutOfRange { .. })
+        ));
+        r.played_at_ms = MAX_PLAYED_AT_MS;
+        assert_eq!(validate(&r), Ok(()));
+        let mut r = sample();
+        r.id = "x".repeat(MAX_ID_BYTES + 1);
+        assert_eq!(
+            validate(&r),
+            Err(InvalidResult::IdTooLong(MAX_ID_BYTES + 1))
+        );
+        for name in ["", "   ", &"n".repeat(MAX_GAME_NAME_CHARS + 1)] {
+            let mut r = sample();
+            r.game_name = name.into();
+            assert!(
+                matches!(validate(&r), Err(InvalidResult::BadGameName { .. })),
+                "{name:?}"
+            );
+        }
+        let mut r = sample();
+        r.game_name = "ñ".repeat(MAX_GAME_NAME_CHARS);
+        assert_eq!(validate(&r), Ok(()));
+    }
+
+    #[test]
+    fn times_outside_rfc3339_years_clamp_instead_of_failing() {
+        assert_eq!(format_unix_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_unix_ms(i64::MIN), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //!
 //! Order of operations per batch, which is what makes delivery lossless:
 //! 1. malformed messages are dead-lettered (with the reason);
-//! 2. valid results are applied to MongoDB and Redis, retried with backoff until both
-//!    succeed (nothing is acknowledged meanwhile);
-//! 3. only then is the whole batch acknowledged.
+//! 2. valid results are stored in MongoDB, retried with backoff until it answers
+//!    (nothing is acknowledged meanwhile); a result MongoDB refuses for what it holds
+//!    is dead-lettered with MongoDB's reason;
+//! 3. what MongoDB kept is counted in Redis, retried the same way;
+//! 4. only then is the whole batch acknowledged.
 //!
-//! A crash anywhere before 3 means redelivery, which the store absorbs idempotently.
+//! A crash anywhere before 4 means redelivery, which the store absorbs idempotently.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 use futures_lite::future;
 
 use crate::http::Metrics;
-use crate::result::{decode_result, GameResult};
-use crate::store::{Applied, Store};
+use crate::result::decode_result;
+use crate::store::{without_rejected, Store, StoreError};
 use crate::Shutdown;
 
 /// One message taken from a queue, with what the queue needs to acknowledge it.
@@ -69,10 +71,12 @@ pub struct BatchArgs {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
     /// How long a batch waits for more messages once it has one, in milliseconds.
-    #[arg(long, env = "WORKER_BATCH_WAIT_MS", default_value_t = 20)]
+    #[arg(long, env = "WORKER_BATCH_WAIT_MS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub batch_wait_ms: u64,
     /// Longest pause between two attempts to reach an unavailable store, in milliseconds.
-    #[arg(long, env = "WORKER_MAX_BACKOFF_MS", default_value_t = 5_000)]
+    #[arg(long, env = "WORKER_MAX_BACKOFF_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(50..=300_000))]
     pub max_backoff_ms: u64,
     /// How often the lag (messages waiting in the queue) is measured, in milliseconds.
     #[arg(long, env = "WORKER_LAG_INTERVAL_MS", default_value_t = 2_000,
@@ -106,7 +110,7 @@ pub fn metrics() -> Metrics {
         .describe(
             "squidgame_worker_dead_lettered_total",
             "counter",
-            "Malformed messages sent to the dead-letter destination.",
+            "Messages sent to the dead-letter destination (malformed, or refused by MongoDB).",
         )
         .describe(
             "squidgame_worker_batches_total",
@@ -161,32 +165,56 @@ pub async fn run<S: Source>(
         };
         metrics.add("squidgame_worker_consumed_total", "", batch.len() as f64);
 
+        // Each valid result, with the place of its delivery in the batch.
         let mut results = Vec::with_capacity(batch.len());
-        for delivery in &batch {
+        let mut origin = Vec::with_capacity(batch.len());
+        for (place, delivery) in batch.iter().enumerate() {
             match decode_result(&delivery.body) {
-                Ok(result) => results.push(result),
+                Ok(result) => {
+                    results.push(result);
+                    origin.push(place);
+                }
                 Err(invalid) => {
-                    let reason = invalid.to_string();
-                    tracing::warn!(%reason, "dead-lettering a malformed message");
-                    if let Err(e) = source.dead_letter(delivery, &reason).await {
+                    if let Err(e) =
+                        dead_letter(source, delivery, &invalid.to_string(), metrics).await
+                    {
                         return Stopped::Source(e);
                     }
-                    metrics.inc("squidgame_worker_dead_lettered_total", "");
                 }
             }
         }
 
-        let Some(applied) = store_with_retry(store, &results, args, metrics, shutdown).await else {
+        // MongoDB first, then Redis, each retried on its own: a Redis outage does not
+        // make the game log's stored results look like duplicates when retried.
+        let Some(logged) = retry("MongoDB", args, metrics, shutdown, || {
+            store.log_batch(&results)
+        })
+        .await
+        else {
             // Shutdown while the store was down: leave the batch unacknowledged.
             return Stopped::Shutdown;
         };
-        metrics.add("squidgame_worker_stored_total", "", applied.stored as f64);
-        metrics.add("squidgame_worker_counted_total", "", applied.counted as f64);
+        for rejected in &logged.rejected {
+            let delivery = &batch[origin[rejected.index]];
+            if let Err(e) = dead_letter(source, delivery, &rejected.reason, metrics).await {
+                return Stopped::Source(e);
+            }
+        }
+        metrics.add("squidgame_worker_stored_total", "", logged.stored as f64);
         metrics.add(
             "squidgame_worker_duplicates_total",
             "",
-            applied.duplicates as f64,
+            logged.duplicates as f64,
         );
+        let kept = without_rejected(&results, &logged.rejected);
+        let Some(counted) = retry("Redis", args, metrics, shutdown, || {
+            store.count_batch(&kept)
+        })
+        .await
+        else {
+            return Stopped::Shutdown;
+        };
+        metrics.add("squidgame_worker_counted_total", "", counted as f64);
 
         let size = batch.len();
         if let Err(e) = source
@@ -227,8 +255,9 @@ async fn next_batch<S: Source>(
         if left.is_zero() {
             break;
         }
+        // Shutdown also ends the wait: the batch so far is stored and acknowledged.
         let more = future::or(source.next(), async {
-            async_std::task::sleep(left).await;
+            future::or(async_std::task::sleep(left), shutdown.wait()).await;
             Ok(None)
         })
         .await?;
@@ -240,22 +269,40 @@ async fn next_batch<S: Source>(
     Ok(batch)
 }
 
-/// Applies `results` until it succeeds; `None` if shutdown came first.
-async fn store_with_retry(
-    store: &Store,
-    results: &[GameResult],
+/// Sends `delivery` to the dead-letter destination with `reason` and counts it.
+async fn dead_letter<S: Source>(
+    source: &mut S,
+    delivery: &Delivery<S::Ticket>,
+    reason: &str,
+    metrics: &Metrics,
+) -> Result<(), SourceError> {
+    tracing::warn!(%reason, "dead-lettering a message");
+    source.dead_letter(delivery, reason).await?;
+    metrics.inc("squidgame_worker_dead_lettered_total", "");
+    Ok(())
+}
+
+/// Runs `attempt` until it succeeds, with doubling pauses up to the maximum backoff;
+/// `None` if shutdown came first. `store` names what is being reached, for the log.
+async fn retry<T, F, Fut>(
+    store: &str,
     args: &BatchArgs,
     metrics: &Metrics,
     shutdown: &Shutdown,
-) -> Option<Applied> {
+    mut attempt: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
     let mut backoff = Duration::from_millis(50);
-    let max = Duration::from_millis(args.max_backoff_ms.max(1));
+    let max = Duration::from_millis(args.max_backoff_ms);
     loop {
-        match store.apply_batch(results).await {
-            Ok(applied) => return Some(applied),
+        match attempt().await {
+            Ok(done) => return Some(done),
             Err(e) => {
                 metrics.inc("squidgame_worker_store_errors_total", "");
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                tracing::warn!(store, error = %e, retry_in_ms = backoff.as_millis() as u64,
                     "store unavailable; batch kept unacknowledged");
             }
         }

@@ -84,7 +84,8 @@ async fn a_redelivered_result_is_stored_and_counted_once() {
         Applied {
             stored: 3,
             duplicates: 0,
-            counted: 3
+            counted: 3,
+            rejected: vec![],
         }
     );
 
@@ -95,7 +96,8 @@ async fn a_redelivered_result_is_stored_and_counted_once() {
         Applied {
             stored: 0,
             duplicates: 3,
-            counted: 0
+            counted: 0,
+            rejected: vec![],
         }
     );
     let fresh = result(9, "rabbitmq");
@@ -108,7 +110,8 @@ async fn a_redelivered_result_is_stored_and_counted_once() {
         Applied {
             stored: 1,
             duplicates: 1,
-            counted: 1
+            counted: 1,
+            rejected: vec![],
         }
     );
 

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use squidgame_common::result::MAX_GAME_NAME_CHARS;
 use squidgame_common::Route;
 use squidgame_proto::{
     GameInfo, GameResult, GameService, ListGamesRequest, ListGamesResponse, PlayRequest,
@@ -60,10 +61,10 @@ impl GameServer {
             )));
         }
         let name = req.game_name.trim();
-        if name.is_empty() || name.chars().count() > 64 {
-            return Err(Status::invalid_argument(
-                "game name must be 1 to 64 characters",
-            ));
+        if name.is_empty() || name.chars().count() > MAX_GAME_NAME_CHARS {
+            return Err(Status::invalid_argument(format!(
+                "game name must be 1 to {MAX_GAME_NAME_CHARS} characters"
+            )));
         }
         let outcome = game.play(req.players, &mut rand::rng());
         let played_at_ms = SystemTime::now()

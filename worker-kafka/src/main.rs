@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -57,7 +58,8 @@ struct Config {
 type Ticket = (i32, i64);
 
 struct KafkaSource {
-    consumer: StreamConsumer,
+    // Shared with the blocking thread that commits.
+    consumer: Arc<StreamConsumer>,
     dead_letters: FutureProducer,
 }
 
@@ -116,7 +118,7 @@ impl KafkaSource {
         };
         let dead_letters: FutureProducer = args.producer_config().create().map_err(source_error)?;
         Ok(KafkaSource {
-            consumer,
+            consumer: Arc::new(consumer),
             dead_letters,
         })
     }
@@ -183,7 +185,7 @@ fn lag(consumer: &BaseConsumer) -> KafkaResult<u64> {
 
 /// The Kafka lag probe: its own client, which never joins the group.
 struct KafkaLag {
-    consumer: Option<std::sync::Arc<BaseConsumer>>,
+    consumer: Option<Arc<BaseConsumer>>,
     brokers: String,
 }
 
@@ -195,7 +197,7 @@ impl LagProbe for KafkaLag {
                 let consumer: BaseConsumer = consumer_config(&self.brokers)
                     .create()
                     .map_err(source_error)?;
-                self.consumer.insert(std::sync::Arc::new(consumer)).clone()
+                self.consumer.insert(Arc::new(consumer)).clone()
             }
         };
         async_std::task::spawn_blocking(move || lag(&consumer))
@@ -255,8 +257,11 @@ impl Source for KafkaSource {
             list.add_partition_offset(kafka::RESULTS_TOPIC, partition, Offset::Offset(offset))
                 .map_err(source_error)?;
         }
-        self.consumer
-            .commit(&list, CommitMode::Sync)
+        // A synchronous commit waits for the broker: off the worker's threads, so the
+        // health endpoint keeps answering while the broker is slow.
+        let consumer = self.consumer.clone();
+        async_std::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+            .await
             .map_err(source_error)
     }
 }

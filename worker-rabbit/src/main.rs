@@ -23,7 +23,8 @@ struct Config {
     #[arg(long, env = "WORKER_LISTEN", default_value = "127.0.0.1:9102")]
     listen: String,
     /// Most unacknowledged messages the broker hands this worker at once.
-    #[arg(long, env = "WORKER_PREFETCH", default_value_t = 512)]
+    #[arg(long, env = "WORKER_PREFETCH", default_value_t = 512,
+          value_parser = clap::value_parser!(u16).range(1..))]
     prefetch: u16,
     #[command(flatten)]
     amqp: AmqpArgs,

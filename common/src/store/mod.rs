@@ -30,6 +30,11 @@ const GAMES: &str = "games";
 const MONGO_SERVER_TIMEOUT: Duration = Duration::from_secs(3);
 /// MongoDB's duplicate key error code.
 const DUPLICATE_KEY: i32 = 11000;
+/// Write error codes that are about the server's state, not the document: a batch
+/// that meets one is retried whole, never rejected (write conflict, not primary,
+/// interrupted, shutting down, stepped down, time limits).
+const TRANSIENT_WRITE_ERRORS: [i32; 10] =
+    [112, 10107, 13435, 11600, 11602, 91, 189, 262, 50, 14031];
 
 /// Applies a batch of results to Redis atomically, each at most once.
 /// ARGV holds nine fields per result: id, json, winner, game name, route,
@@ -126,12 +131,30 @@ pub struct StoreArgs {
     #[arg(long, env = "MONGO_URL", default_value = "mongodb://127.0.0.1:27017/")]
     pub mongo_url: String,
     /// MongoDB database holding the `games` collection.
-    #[arg(long, env = "MONGO_DB", default_value = "squidgame")]
+    #[arg(long, env = "MONGO_DB", default_value = "squidgame", value_parser = parse_database_name)]
     pub mongo_db: String,
 }
 
+/// A MongoDB database name: 1 to 63 bytes, none of `/\. "$` or NUL.
+pub fn parse_database_name(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!(
+            "a MongoDB database name is 1 to 63 bytes, got {} ({})",
+            name.len(),
+            crate::result::quoted(name)
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| "/\\. \"$\0".contains(*c)) {
+        return Err(format!(
+            "a MongoDB database name cannot hold {c:?}, got {}",
+            crate::result::quoted(name)
+        ));
+    }
+    Ok(name.to_string())
+}
+
 /// What applying a batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// Documents newly inserted into MongoDB.
     pub stored: u64,
@@ -139,6 +162,25 @@ pub struct Applied {
     pub duplicates: u64,
     /// Results newly counted in Redis.
     pub counted: u64,
+    /// Results MongoDB refused for what they hold; neither stored nor counted.
+    pub rejected: Vec<Rejected>,
+}
+
+/// What storing a batch in the game log did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A result MongoDB refused for what it holds (not for the server's state): storing
+/// it again would fail again, so it goes to the dead-letter destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its place in the batch.
+    pub index: usize,
+    pub reason: String,
 }
 
 /// Connections to Redis and MongoDB. Cheap to clone.
@@ -219,43 +261,76 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a batch in MongoDB and counts it in Redis. Safe to repeat: a result
-    /// already applied is neither stored nor counted again.
+    /// Stores a batch in MongoDB, then counts in Redis what MongoDB kept. Safe to
+    /// repeat: a result already applied is neither stored nor counted again.
     pub async fn apply_batch(&self, results: &[GameResult]) -> Result<Applied, StoreError> {
-        if results.is_empty() {
-            return Ok(Applied::default());
-        }
-        let (stored, duplicates) = self.insert_games(results).await?;
-        let counted = self.count_in_redis(results).await?;
+        let logged = self.log_batch(results).await?;
+        let kept = without_rejected(results, &logged.rejected);
+        let counted = self.count_batch(&kept).await?;
         Ok(Applied {
-            stored,
-            duplicates,
+            stored: logged.stored,
+            duplicates: logged.duplicates,
             counted,
+            rejected: logged.rejected,
         })
     }
 
-    async fn insert_games(&self, results: &[GameResult]) -> Result<(u64, u64), StoreError> {
+    /// Stores a batch in the game log (MongoDB). A duplicate key means "already
+    /// stored"; a result the server refuses for what it holds is `rejected`; any other
+    /// failure is an error and the whole batch may be tried again.
+    pub async fn log_batch(&self, results: &[GameResult]) -> Result<Logged, StoreError> {
+        if results.is_empty() {
+            return Ok(Logged::default());
+        }
         let docs: Vec<Document> = results.iter().map(game_document).collect();
         let total = docs.len() as u64;
-        match self.games.insert_many(docs).ordered(false).await {
-            Ok(done) => Ok((done.inserted_ids.len() as u64, 0)),
-            Err(e) => match e.kind.as_ref() {
-                ErrorKind::InsertMany(failure)
-                    if failure.write_concern_error.is_none()
-                        && failure
-                            .write_errors
-                            .as_ref()
-                            .is_some_and(|errs| errs.iter().all(|w| w.code == DUPLICATE_KEY)) =>
-                {
-                    let duplicates = failure.write_errors.as_ref().map_or(0, |w| w.len()) as u64;
-                    Ok((total - duplicates, duplicates))
-                }
-                _ => Err(e.into()),
-            },
+        let e = match self.games.insert_many(docs).ordered(false).await {
+            Ok(done) => {
+                return Ok(Logged {
+                    stored: done.inserted_ids.len() as u64,
+                    ..Logged::default()
+                })
+            }
+            Err(e) => e,
+        };
+        let retryable = e.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR);
+        let ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
+            return Err(e.into());
+        };
+        let errors = failure.write_errors.as_deref().unwrap_or_default();
+        if retryable
+            || failure.write_concern_error.is_some()
+            || errors.is_empty()
+            || errors
+                .iter()
+                .any(|w| TRANSIENT_WRITE_ERRORS.contains(&w.code))
+        {
+            return Err(e.into());
         }
+        let duplicates = errors.iter().filter(|w| w.code == DUPLICATE_KEY).count() as u64;
+        let rejected: Vec<Rejected> = errors
+            .iter()
+            .filter(|w| w.code != DUPLICATE_KEY)
+            .map(|w| Rejected {
+                index: w.index,
+                reason: format!(
+                    "MongoDB refused the result (code {}): {}",
+                    w.code, w.message
+                ),
+            })
+            .collect();
+        Ok(Logged {
+            stored: total - duplicates - rejected.len() as u64,
+            duplicates,
+            rejected,
+        })
     }
 
-    async fn count_in_redis(&self, results: &[GameResult]) -> Result<u64, StoreError> {
+    /// Counts a batch in the live statistics (Redis); returns how many were new.
+    pub async fn count_batch(&self, results: &[GameResult]) -> Result<u64, StoreError> {
+        if results.is_empty() {
+            return Ok(0);
+        }
         let mut invocation = self.apply.prepare_invoke();
         for r in results {
             let json = serde_json::to_string(&GameResultJson::from(r))
@@ -275,6 +350,16 @@ impl Store {
         let applied: redis::RedisResult<u64> = invocation.invoke_async(&mut conn).await;
         self.redis.reset_on(applied).await
     }
+}
+
+/// The results of a batch that MongoDB did not reject, in order.
+pub fn without_rejected(results: &[GameResult], rejected: &[Rejected]) -> Vec<GameResult> {
+    results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !rejected.iter().any(|r| r.index == *i))
+        .map(|(_, r)| r.clone())
+        .collect()
 }
 
 /// Where in the line-up the winner stood, in tenths: 0 for the first tenth of the
@@ -303,7 +388,48 @@ fn game_document(r: &GameResult) -> Document {
 
 #[cfg(test)]
 mod tests {
-    use super::winner_decile;
+    use super::{parse_database_name, winner_decile, without_rejected, Rejected};
+    use crate::result::GameResult;
+
+    #[test]
+    fn database_names_mongodb_cannot_hold_are_refused() {
+        assert_eq!(parse_database_name("squidgame").as_deref(), Ok("squidgame"));
+        for bad in [
+            "",
+            "a/b",
+            "a.b",
+            "a b",
+            "a$b",
+            "a\\b",
+            "a\0b",
+            &"d".repeat(64),
+        ] {
+            let message = parse_database_name(bad).unwrap_err();
+            assert!(
+                message.starts_with("a MongoDB database name"),
+                "{bad:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejected_results_are_left_out_in_order() {
+        let batch: Vec<GameResult> = (0..4)
+            .map(|i| GameResult {
+                id: format!("r{i}"),
+                ..GameResult::default()
+            })
+            .collect();
+        let rejected = [1, 3].map(|index| Rejected {
+            index,
+            reason: String::new(),
+        });
+        let kept: Vec<String> = without_rejected(&batch, &rejected)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(kept, ["r0", "r2"]);
+    }
 
     #[test]
     fn winner_deciles_split_the_line_up_in_tenths() {

@@ -155,11 +155,11 @@ up_servers() {
     # topics too, and the stand-in broker does not survive two clients creating the
     # same topic at the same moment.
     local topics
-    topics=$(tansu topic list --broker "tcp://127.0.0.1:$P_KAFKA" 2>/dev/null || true)
+    topics=$(RUST_LOG=warn tansu topic list --broker "tcp://127.0.0.1:$P_KAFKA" 2>/dev/null || true)
     grep -q '"squidgame.results"' <<<"$topics" ||
-      tansu topic create squidgame.results --partitions 3 --broker "tcp://127.0.0.1:$P_KAFKA"
+      RUST_LOG=warn tansu topic create squidgame.results --partitions 3 --broker "tcp://127.0.0.1:$P_KAFKA"
     grep -q '"squidgame.results.dlq"' <<<"$topics" ||
-      tansu topic create squidgame.results.dlq --partitions 1 --broker "tcp://127.0.0.1:$P_KAFKA"
+      RUST_LOG=warn tansu topic create squidgame.results.dlq --partitions 1 --broker "tcp://127.0.0.1:$P_KAFKA"
   fi
 }
 

@@ -183,29 +183,64 @@ async fn the_same_message_delivered_twice_is_stored_once() {
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_worker_goes_on() {
-    use lapin::options::BasicGetOptions;
     let _serial = ONE_AT_A_TIME.lock().await;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
     let garbage = b"\xff\xfe not a game result".to_vec();
-    let valid = sample_results(5, "rabbitmq");
-    let mut bodies = vec![garbage.clone()];
-    bodies.extend(valid.iter().map(|r| r.encode_to_vec()));
-    publish_rabbit(&stack_env("AMQP_URL"), &bodies).await;
-    let mut kafka_bodies = vec![garbage.clone()];
-    kafka_bodies.extend(sample_results(5, "kafka").iter().map(|r| r.encode_to_vec()));
-    publish_kafka(&stack_env("KAFKA_BROKERS"), &kafka_bodies).await;
+    // A well-formed result that no store can hold: played in the year 10000.
+    let far_future = |route: &str| {
+        let mut result = sample_results(1, route).remove(0);
+        result.played_at_ms = 253_402_300_800_000;
+        result.encode_to_vec()
+    };
+    let batch = |route: &str| {
+        let mut bodies = vec![garbage.clone(), far_future(route)];
+        bodies.extend(sample_results(5, route).iter().map(|r| r.encode_to_vec()));
+        bodies
+    };
+    publish_rabbit(&stack_env("AMQP_URL"), &batch("rabbitmq")).await;
+    publish_kafka(&stack_env("KAFKA_BROKERS"), &batch("kafka")).await;
+    // The valid results of the same batches are stored: the bad ones block nothing.
     assert_stored_exactly(&store, before, 10).await;
 
-    // RabbitMQ: the dead letter is in squidgame.results.dlq with the reason.
-    let conn = lapin::Connection::connect(
-        &stack_env("AMQP_URL"),
-        lapin::ConnectionProperties::default(),
-    )
-    .await
-    .expect("amqp");
+    for (queue, dead) in [
+        ("rabbitmq", read_rabbit_dlq(&stack_env("AMQP_URL")).await),
+        ("kafka", read_kafka_dlq(&stack_env("KAFKA_BROKERS")).await),
+    ] {
+        let reason_of = |body: &[u8]| {
+            dead.iter()
+                .find(|(dead_body, _)| dead_body == body)
+                .map(|(_, reason)| reason.clone())
+        };
+        let garbage_reason = reason_of(&garbage)
+            .unwrap_or_else(|| panic!("{queue}: the malformed message is not dead-lettered"));
+        assert!(
+            garbage_reason.contains("not a protobuf GameResult"),
+            "{queue}: {garbage_reason}"
+        );
+        let future_reason = dead
+            .iter()
+            .find_map(|(body, reason)| {
+                let result = squidgame_common::GameResult::decode(body.as_slice()).ok()?;
+                (result.played_at_ms == 253_402_300_800_000 && result.route == queue)
+                    .then_some(reason.clone())
+            })
+            .unwrap_or_else(|| panic!("{queue}: the year-10000 result is not dead-lettered"));
+        assert!(
+            future_reason.contains("played_at_ms"),
+            "{queue}: {future_reason}"
+        );
+    }
+}
+
+/// Takes every message of the RabbitMQ dead-letter queue, with its reason header.
+async fn read_rabbit_dlq(url: &str) -> Vec<(Vec<u8>, String)> {
+    use lapin::options::BasicGetOptions;
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .expect("amqp");
     let channel = conn.create_channel().await.expect("channel");
-    let mut found = None;
+    let mut dead = Vec::new();
     while let Some(message) = channel
         .basic_get(
             "squidgame.results.dlq".into(),
@@ -214,27 +249,16 @@ async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_worker_goe
         .await
         .expect("basic_get")
     {
-        if message.delivery.data == garbage {
-            found = Some(message.delivery.properties.headers().clone());
-        }
+        let headers = message.delivery.properties.headers().clone();
+        let reason = match headers.and_then(|h| h.inner().get("x-squidgame-reason").cloned()) {
+            Some(lapin::types::AMQPValue::LongString(s)) => {
+                String::from_utf8_lossy(s.as_bytes()).into_owned()
+            }
+            other => panic!("reason header: {other:?}"),
+        };
+        dead.push((message.delivery.data, reason));
     }
-    let headers = found.expect("the malformed message is in the dead-letter queue");
-    let reason = match headers.and_then(|h| h.inner().get("x-squidgame-reason").cloned()) {
-        Some(lapin::types::AMQPValue::LongString(s)) => {
-            String::from_utf8_lossy(s.as_bytes()).into_owned()
-        }
-        other => panic!("reason header: {other:?}"),
-    };
-    assert!(reason.contains("not a protobuf GameResult"), "{reason}");
-
-    // Kafka: the dead letter is on squidgame.results.dlq with the reason.
-    let dead = read_kafka_dlq(&stack_env("KAFKA_BROKERS")).await;
-    assert!(
-        dead.iter()
-            .any(|(body, reason)| *body == garbage && reason.contains("not a protobuf GameResult")),
-        "kafka dead letters: {} found, none is ours",
-        dead.len()
-    );
+    dead
 }
 
 /// Every message on the Kafka dead-letter topic, with its reason header.
@@ -334,6 +358,10 @@ async fn with_redis_down_workers_hold_their_batches_and_catch_up() {
     let _restore = RestoreStack;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
+    let duplicates_before = [
+        worker_metric("WORKER_KAFKA_URL", "squidgame_worker_duplicates_total").await,
+        worker_metric("WORKER_RABBIT_URL", "squidgame_worker_duplicates_total").await,
+    ];
     stop_stack_process("redis", "TERM");
     let (report, code) = rungame(&[
         "--url",
@@ -359,6 +387,16 @@ async fn with_redis_down_workers_hold_their_batches_and_catch_up() {
     );
     stack_up();
     assert_stored_exactly(&store, before, 300).await;
+    // MongoDB took the batches while Redis was down; retrying only Redis means none of
+    // them is reported as a redelivered duplicate.
+    let duplicates_after = [
+        worker_metric("WORKER_KAFKA_URL", "squidgame_worker_duplicates_total").await,
+        worker_metric("WORKER_RABBIT_URL", "squidgame_worker_duplicates_total").await,
+    ];
+    assert_eq!(
+        duplicates_after, duplicates_before,
+        "duplicates reported for results stored once"
+    );
 }
 
 #[async_std::test]

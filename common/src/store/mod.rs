@@ -283,7 +283,6 @@ impl Store {
             return Ok(Logged::default());
         }
         let docs: Vec<Document> = results.iter().map(game_document).collect();
-        let total = docs.len() as u64;
         let e = match self.games.insert_many(docs).ordered(false).await {
             Ok(done) => {
                 return Ok(Logged {
@@ -297,33 +296,18 @@ impl Store {
         let ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
             return Err(e.into());
         };
-        let errors = failure.write_errors.as_deref().unwrap_or_default();
-        if retryable
-            || failure.write_concern_error.is_some()
-            || errors.is_empty()
-            || errors
-                .iter()
-                .any(|w| TRANSIENT_WRITE_ERRORS.contains(&w.code))
-        {
-            return Err(e.into());
-        }
-        let duplicates = errors.iter().filter(|w| w.code == DUPLICATE_KEY).count() as u64;
-        let rejected: Vec<Rejected> = errors
+        let errors: Vec<(usize, i32, &str)> = failure
+            .write_errors
+            .as_deref()
+            .unwrap_or_default()
             .iter()
-            .filter(|w| w.code != DUPLICATE_KEY)
-            .map(|w| Rejected {
-                index: w.index,
-                reason: format!(
-                    "MongoDB refused the result (code {}): {}",
-                    w.code, w.message
-                ),
-            })
+            .map(|w| (w.index, w.code, w.message.as_str()))
             .collect();
-        Ok(Logged {
-            stored: total - duplicates - rejected.len() as u64,
-            duplicates,
-            rejected,
-        })
+        match failure.write_concern_error {
+            Some(_) => Err(e.into()),
+            None if retryable => Err(e.into()),
+            None => sort_write_errors(results.len() as u64, &errors).ok_or_else(|| e.into()),
+        }
     }
 
     /// Counts a batch in the live statistics (Redis); returns how many were new.
@@ -350,6 +334,37 @@ impl Store {
         let applied: redis::RedisResult<u64> = invocation.invoke_async(&mut conn).await;
         self.redis.reset_on(applied).await
     }
+}
+
+/// What an unordered insert of `total` documents did, from its per-document write
+/// errors `(index, code, message)`: duplicates were stored before, other refusals are
+/// rejected. `None` when the batch must be tried again whole: no write error to go by,
+/// one about the server's state rather than the document, or an index outside the batch.
+pub fn sort_write_errors(total: u64, errors: &[(usize, i32, &str)]) -> Option<Logged> {
+    if errors.is_empty()
+        || errors
+            .iter()
+            .any(|(index, code, _)| TRANSIENT_WRITE_ERRORS.contains(code) || *index as u64 >= total)
+    {
+        return None;
+    }
+    let duplicates = errors
+        .iter()
+        .filter(|(_, code, _)| *code == DUPLICATE_KEY)
+        .count() as u64;
+    let rejected: Vec<Rejected> = errors
+        .iter()
+        .filter(|(_, code, _)| *code != DUPLICATE_KEY)
+        .map(|(index, code, message)| Rejected {
+            index: *index,
+            reason: format!("MongoDB refused the result (code {code}): {message}"),
+        })
+        .collect();
+    Some(Logged {
+        stored: total.checked_sub(duplicates + rejected.len() as u64)?,
+        duplicates,
+        rejected,
+    })
 }
 
 /// The results of a batch that MongoDB did not reject, in order.
@@ -388,7 +403,9 @@ fn game_document(r: &GameResult) -> Document {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_database_name, winner_decile, without_rejected, Rejected};
+    use super::{
+        parse_database_name, sort_write_errors, winner_decile, without_rejected, Rejected,
+    };
     use crate::result::GameResult;
 
     #[test]
@@ -410,6 +427,29 @@ mod tests {
                 "{bad:?}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn write_errors_tell_duplicates_and_refusals_from_a_batch_to_retry() {
+        let sorted = sort_write_errors(5, &[(0, 11000, "dup"), (3, 121, "failed validation")])
+            .expect("per-document errors only");
+        assert_eq!((sorted.stored, sorted.duplicates), (3, 1));
+        assert_eq!(
+            sorted.rejected,
+            [Rejected {
+                index: 3,
+                reason: "MongoDB refused the result (code 121): failed validation".into()
+            }]
+        );
+        // Nothing to go by, the server's state, or a reply that does not fit the batch:
+        // the whole batch is tried again, nothing is rejected.
+        assert_eq!(sort_write_errors(5, &[]), None);
+        assert_eq!(
+            sort_write_errors(5, &[(1, 121, "x"), (2, 10107, "not primary")]),
+            None
+        );
+        assert_eq!(sort_write_errors(5, &[(1, 91, "shutting down")]), None);
+        assert_eq!(sort_write_errors(2, &[(2, 121, "x")]), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Worker throughput: results stored per second with batching (the default) against the
 //! one-message-at-a-time path (`WORKER_BATCH_SIZE=1`), measured in the same run on a
 //! pre-filled queue. Needs the brokers and stores of a stack (`scripts/bench.sh`).
+//! `BENCH_WORKERS=worker-rabbit` measures one worker only; `BENCH_BATCH_SIZE` (256)
+//! the batched path's size; `BENCH_BATCHED`/`BENCH_ONE_AT_A_TIME` the result counts.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -69,11 +71,16 @@ fn main() {
     async_std::task::block_on(async {
         let one = env_count("BENCH_ONE_AT_A_TIME", 2_000);
         let batched = env_count("BENCH_BATCHED", 20_000);
+        let size = env_count("BENCH_BATCH_SIZE", 256) as u32;
+        let only = std::env::var("BENCH_WORKERS").unwrap_or_default();
         for (worker, route) in [("worker-kafka", "kafka"), ("worker-rabbit", "rabbitmq")] {
+            if !only.is_empty() && !only.split(',').any(|w| w.trim() == worker) {
+                continue;
+            }
             let single = measure(worker, route, 1, one).await;
-            let batch = measure(worker, route, 256, batched).await;
+            let batch = measure(worker, route, size, batched).await;
             println!(
-                "{worker}: one-at-a-time {single:.0} results/s, batch 256 {batch:.0} results/s"
+                "{worker}: one-at-a-time {single:.0} results/s, batch {size} {batch:.0} results/s"
             );
             println!("{worker} batch/one-at-a-time: {:.1}x", batch / single);
         }

@@ -180,9 +180,15 @@ pub(crate) async fn game_report(dashboard: &Dashboard, game: u32) -> Result<Game
 
 /// A path or query number that names a player, a game or a page: 1 to `u32::MAX`.
 pub(crate) fn parse_number(what: &str, value: &str) -> Result<u32, Failure> {
-    match value.trim().parse::<u32>() {
-        Ok(n) if n >= 1 => Ok(n),
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+    // Digits only: Rust's parser would also take "+7", a number no link carries.
+    let digits = value.trim();
+    let parsed = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse::<u32>());
+    match parsed {
+        Some(Ok(n)) if n >= 1 => Ok(n),
+        Some(Err(e)) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
             Err(Failure::BadInput(format!(
                 "invalid {what} {}: the largest {what} number is {}",
                 quoted(value),
@@ -336,6 +342,8 @@ mod tests {
             ))
         );
         assert!(parse_number("game", "-1").is_err());
+        assert!(parse_number("player", "+1").is_err());
+        assert_eq!(parse_number("player", " 7 "), Ok(7));
         let long = "9".repeat(5_000);
         let Err(Failure::BadInput(message)) = parse_number("game", &long) else {
             panic!("a 5,000-digit game number is bad input");

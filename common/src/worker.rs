@@ -9,6 +9,8 @@
 //! 3. what MongoDB kept is counted in Redis, retried the same way;
 //! 4. only then is the whole batch acknowledged.
 //!
+//! Steps 3 and 4 of one batch run beside steps 1 and 2 of the next (see [`run`]).
+//!
 //! A crash anywhere before 4 means redelivery, which the store absorbs idempotently.
 
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use futures_lite::future;
 
 use crate::http::Metrics;
-use crate::result::decode_result;
+use crate::result::{decode_result, GameResult};
 use crate::store::{without_rejected, Store, StoreError};
 use crate::Shutdown;
 
@@ -40,9 +42,14 @@ pub trait Source {
         delivery: &Delivery<Self::Ticket>,
         reason: &str,
     ) -> Result<(), SourceError>;
-    /// Acknowledges (commits) a batch whose results are all stored.
-    async fn ack(&mut self, tickets: Vec<Self::Ticket>) -> Result<(), SourceError>;
+    /// Acknowledges (commits) a batch whose results are all stored. The future holds
+    /// no borrow of the source and does nothing until polled: the loop acknowledges a
+    /// batch while it already takes the next one.
+    fn ack(&mut self, tickets: Vec<Self::Ticket>) -> Ack;
 }
+
+/// What [`Source::ack`] returns.
+pub type Ack = future::BoxedLocal<Result<(), SourceError>>;
 
 /// Asks the queue how many messages wait for this worker (the `squidgame_worker_lag`
 /// gauge). It runs beside the batch loop, on its own connection, so a slow answer
@@ -139,6 +146,12 @@ pub fn metrics() -> Metrics {
         )
 }
 
+impl From<SourceError> for Stopped {
+    fn from(e: SourceError) -> Self {
+        Stopped::Source(e)
+    }
+}
+
 /// Why [`run`] returned.
 #[derive(Debug)]
 pub enum Stopped {
@@ -149,7 +162,18 @@ pub enum Stopped {
     Source(SourceError),
 }
 
+/// A batch written to MongoDB, still to be counted in Redis and acknowledged.
+struct Logged {
+    kept: Vec<GameResult>,
+    size: usize,
+    ack: Ack,
+}
+
 /// Consumes `source` until shutdown or a consumer error.
+///
+/// Two batches are in flight at most: while batch N is counted in Redis and
+/// acknowledged, batch N+1 is taken and written to MongoDB, so the two stores work
+/// side by side. Each batch still goes MongoDB, then Redis, then acknowledgement.
 pub async fn run<S: Source>(
     source: &mut S,
     store: &Store,
@@ -157,79 +181,110 @@ pub async fn run<S: Source>(
     metrics: &Arc<Metrics>,
     shutdown: &Shutdown,
 ) -> Stopped {
+    let mut pending: Option<Logged> = None;
     loop {
-        let batch = match next_batch(source, args, shutdown).await {
-            Ok(batch) if batch.is_empty() => return Stopped::Shutdown,
-            Ok(batch) => batch,
-            Err(e) => return Stopped::Source(e),
-        };
-        metrics.add("squidgame_worker_consumed_total", "", batch.len() as f64);
-
-        // Each valid result, with the place of its delivery in the batch.
-        let mut results = Vec::with_capacity(batch.len());
-        let mut origin = Vec::with_capacity(batch.len());
-        for (place, delivery) in batch.iter().enumerate() {
-            match decode_result(&delivery.body) {
-                Ok(result) => {
-                    results.push(result);
-                    origin.push(place);
-                }
-                Err(invalid) => {
-                    if let Err(e) =
-                        dead_letter(source, delivery, &invalid.to_string(), metrics).await
-                    {
-                        return Stopped::Source(e);
-                    }
-                }
-            }
+        let (finished, next) = future::zip(
+            finish(pending.take(), store, args, metrics, shutdown),
+            log_next(source, store, args, metrics, shutdown),
+        )
+        .await;
+        if let Err(stop) = finished {
+            return stop;
         }
-
-        // MongoDB first, then Redis, each retried on its own: a Redis outage does not
-        // make the game log's stored results look like duplicates when retried.
-        let Some(logged) = retry("MongoDB", args, metrics, shutdown, || {
-            store.log_batch(&results)
-        })
-        .await
-        else {
-            // Shutdown while the store was down: leave the batch unacknowledged.
-            return Stopped::Shutdown;
+        pending = match next {
+            Ok(logged) => Some(logged),
+            Err(stop) => return stop,
         };
-        for rejected in &logged.rejected {
-            let delivery = &batch[origin[rejected.index]];
-            if let Err(e) = dead_letter(source, delivery, &rejected.reason, metrics).await {
-                return Stopped::Source(e);
-            }
-        }
-        metrics.add("squidgame_worker_stored_total", "", logged.stored as f64);
-        metrics.add(
-            "squidgame_worker_duplicates_total",
-            "",
-            logged.duplicates as f64,
-        );
-        let kept = without_rejected(&results, &logged.rejected);
-        let Some(counted) = retry("Redis", args, metrics, shutdown, || {
-            store.count_batch(&kept)
-        })
-        .await
-        else {
-            return Stopped::Shutdown;
-        };
-        metrics.add("squidgame_worker_counted_total", "", counted as f64);
-
-        let size = batch.len();
-        if let Err(e) = source
-            .ack(batch.into_iter().map(|d| d.ticket).collect())
-            .await
-        {
-            return Stopped::Source(e);
-        }
-        metrics.inc("squidgame_worker_batches_total", "");
-        metrics.add("squidgame_worker_batch_size_sum", "", size as f64);
-        metrics.set("squidgame_worker_last_batch_size", "", size as f64);
         if shutdown.is_triggered() {
-            return Stopped::Shutdown;
+            // The batch taken before the signal is finished alone, then the worker stops.
+            let finished = finish(pending.take(), store, args, metrics, shutdown).await;
+            return finished.err().unwrap_or(Stopped::Shutdown);
         }
     }
+}
+
+/// Takes the next batch, dead-letters what is malformed, and writes the rest to
+/// MongoDB (retried until it answers); a result MongoDB refuses is dead-lettered too.
+async fn log_next<S: Source>(
+    source: &mut S,
+    store: &Store,
+    args: &BatchArgs,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Result<Logged, Stopped> {
+    let batch = match next_batch(source, args, shutdown).await {
+        Ok(batch) if batch.is_empty() => return Err(Stopped::Shutdown),
+        Ok(batch) => batch,
+        Err(e) => return Err(Stopped::Source(e)),
+    };
+    metrics.add("squidgame_worker_consumed_total", "", batch.len() as f64);
+
+    // Each valid result, with the place of its delivery in the batch.
+    let mut results = Vec::with_capacity(batch.len());
+    let mut origin = Vec::with_capacity(batch.len());
+    for (place, delivery) in batch.iter().enumerate() {
+        match decode_result(&delivery.body) {
+            Ok(result) => {
+                results.push(result);
+                origin.push(place);
+            }
+            Err(invalid) => {
+                dead_letter(source, delivery, &invalid.to_string(), metrics).await?;
+            }
+        }
+    }
+
+    // MongoDB and Redis are retried each on its own: a Redis outage does not make
+    // the game log's stored results look like duplicates when retried.
+    let Some(logged) = retry("MongoDB", args, metrics, shutdown, || {
+        store.log_batch(&results)
+    })
+    .await
+    else {
+        // Shutdown while the store was down: leave the batch unacknowledged.
+        return Err(Stopped::Shutdown);
+    };
+    for rejected in &logged.rejected {
+        let delivery = &batch[origin[rejected.index]];
+        dead_letter(source, delivery, &rejected.reason, metrics).await?;
+    }
+    metrics.add("squidgame_worker_stored_total", "", logged.stored as f64);
+    metrics.add(
+        "squidgame_worker_duplicates_total",
+        "",
+        logged.duplicates as f64,
+    );
+    Ok(Logged {
+        kept: without_rejected(&results, &logged.rejected),
+        size: batch.len(),
+        ack: source.ack(batch.into_iter().map(|d| d.ticket).collect()),
+    })
+}
+
+/// Counts a logged batch in Redis (retried until it answers), then acknowledges it.
+async fn finish(
+    logged: Option<Logged>,
+    store: &Store,
+    args: &BatchArgs,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Result<(), Stopped> {
+    let Some(logged) = logged else {
+        return Ok(());
+    };
+    let Some(counted) = retry("Redis", args, metrics, shutdown, || {
+        store.count_batch(&logged.kept)
+    })
+    .await
+    else {
+        return Err(Stopped::Shutdown);
+    };
+    metrics.add("squidgame_worker_counted_total", "", counted as f64);
+    logged.ack.await.map_err(Stopped::Source)?;
+    metrics.inc("squidgame_worker_batches_total", "");
+    metrics.add("squidgame_worker_batch_size_sum", "", logged.size as f64);
+    metrics.set("squidgame_worker_last_batch_size", "", logged.size as f64);
+    Ok(())
 }
 
 /// Waits for a first message (or shutdown), then takes what else arrives within the

@@ -15,7 +15,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use squidgame_common::kafka::{self, KafkaArgs};
 use squidgame_common::store::StoreArgs;
 use squidgame_common::telemetry;
-use squidgame_common::worker::{self, BatchArgs, Delivery, LagProbe, Source, SourceError};
+use squidgame_common::worker::{self, Ack, BatchArgs, Delivery, LagProbe, Source, SourceError};
 
 /// How long a metadata or offset request to the broker may take.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -246,23 +246,25 @@ impl Source for KafkaSource {
             .map_err(|(e, _)| source_error(e))
     }
 
-    async fn ack(&mut self, tickets: Vec<Ticket>) -> Result<(), SourceError> {
-        let mut next_offsets: HashMap<i32, i64> = HashMap::new();
-        for (partition, offset) in tickets {
-            let next = next_offsets.entry(partition).or_insert(offset + 1);
-            *next = (*next).max(offset + 1);
-        }
-        let mut list = TopicPartitionList::new();
-        for (partition, offset) in next_offsets {
-            list.add_partition_offset(kafka::RESULTS_TOPIC, partition, Offset::Offset(offset))
-                .map_err(source_error)?;
-        }
-        // A synchronous commit waits for the broker: off the worker's threads, so the
-        // health endpoint keeps answering while the broker is slow.
+    fn ack(&mut self, tickets: Vec<Ticket>) -> Ack {
         let consumer = self.consumer.clone();
-        async_std::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
-            .await
-            .map_err(source_error)
+        Box::pin(async move {
+            let mut next_offsets: HashMap<i32, i64> = HashMap::new();
+            for (partition, offset) in tickets {
+                let next = next_offsets.entry(partition).or_insert(offset + 1);
+                *next = (*next).max(offset + 1);
+            }
+            let mut list = TopicPartitionList::new();
+            for (partition, offset) in next_offsets {
+                list.add_partition_offset(kafka::RESULTS_TOPIC, partition, Offset::Offset(offset))
+                    .map_err(source_error)?;
+            }
+            // A synchronous commit waits for the broker: off the worker's threads, so
+            // the health endpoint keeps answering while the broker is slow.
+            async_std::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+                .await
+                .map_err(source_error)
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer
 use squidgame_common::rabbitmq::{self, AmqpArgs};
 use squidgame_common::store::StoreArgs;
 use squidgame_common::telemetry;
-use squidgame_common::worker::{self, BatchArgs, Delivery, LagProbe, Source, SourceError};
+use squidgame_common::worker::{self, Ack, BatchArgs, Delivery, LagProbe, Source, SourceError};
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -125,16 +125,19 @@ impl Source for RabbitSource {
         }
     }
 
-    async fn ack(&mut self, tickets: Vec<u64>) -> Result<(), SourceError> {
-        // Deliveries on a channel are acknowledged in order: one `multiple` ack
-        // up to the highest tag covers the whole batch.
-        let Some(last) = tickets.into_iter().max() else {
-            return Ok(());
-        };
-        self.channel
-            .basic_ack(last, BasicAckOptions { multiple: true })
-            .await
-            .map_err(source_error)
+    fn ack(&mut self, tickets: Vec<u64>) -> Ack {
+        let channel = self.channel.clone();
+        Box::pin(async move {
+            // Deliveries on a channel are acknowledged in order: one `multiple` ack
+            // up to the highest tag covers the whole batch.
+            let Some(last) = tickets.into_iter().max() else {
+                return Ok(());
+            };
+            channel
+                .basic_ack(last, BasicAckOptions { multiple: true })
+                .await
+                .map_err(source_error)
+        })
     }
 }
 

@@ -98,7 +98,8 @@ start() {
   else
     say "starting $name"
     printf '\n==> %s: started by stack.sh\n' "$(date -u +%FT%TZ)" >>"$LOGS/$name.log"
-    nohup setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    # 9>&-: the process must not inherit (and hold for good) the stack's lock.
+    nohup setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
     echo $! >"$PIDS/$name.pid"
   fi
   started_now+=("$name:$check")
@@ -211,8 +212,9 @@ http {
       proxy_pass http://api;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      # A POST is never replayed on the other route: no game is played twice.
-      proxy_next_upstream off;
+      # A request the api could not be reached with goes to the other one; nginx never
+      # passes on a POST once it was sent, so no game is played twice.
+      proxy_next_upstream error timeout;
     }
   }
 }
@@ -237,6 +239,14 @@ down() {
     fi
     rm -f "$pidfile"
   done
+  # rabbitmq.pid is the start script's; the Erlang VM it started has a pid file of its
+  # own and outlives a killed script.
+  local beam=$RUN/data/rabbitmq/pid
+  if [ -z "$EXTERNAL_AMQP" ] && [ -f "$beam" ] && running "$(cat "$beam")"; then
+    say "stopping the RabbitMQ node (pid $(cat "$beam"))"
+    kill -TERM "$(cat "$beam")" 2>/dev/null || true
+    for _ in $(seq 1 150); do running "$(cat "$beam")" || break; sleep 0.2; done
+  fi
 }
 
 status() {
@@ -268,6 +278,16 @@ MONGO_URL=$MONGO_URL
 VARS
 }
 
+# One stack.sh at a time per profile: two racing `up`s would both start what is down,
+# and the loser's pid file would replace the winner's.
+lock() {
+  exec 9>"$RUN/stack.lock"
+  flock -w 300 9 || die "another scripts/stack.sh holds $RUN/stack.lock"
+}
+
+case "${1:-}" in
+  up|servers|down) lock ;;
+esac
 case "${1:-}" in
   up) up_servers; up_services; say "stack '$PROFILE' is up"; status ;;
   servers) up_servers ;;

@@ -26,15 +26,30 @@ pub struct Config {
     #[arg(long, env = "API_LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: String,
     /// grpc-server to play the games on.
-    #[arg(long, env = "GRPC_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(long, env = "GRPC_URL", default_value = "http://127.0.0.1:50051", value_parser = parse_grpc_url)]
     pub grpc_url: String,
     /// Most players a game accepts (must not exceed grpc-server's).
     #[arg(long, env = "MAX_PLAYERS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(1..=squidgame_common::result::MAX_PLAYERS as i64))]
     pub max_players: u32,
     /// Longest wait for grpc-server (which includes the queue's confirmation), in ms.
-    #[arg(long, env = "GRPC_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "GRPC_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
     pub grpc_timeout_ms: u64,
+}
+
+/// An `http://` or `https://` URL with a host, as tonic will dial it.
+fn parse_grpc_url(url: &str) -> Result<String, String> {
+    let parsed = url.parse::<tonic::transport::Uri>().ok();
+    match parsed {
+        Some(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(url.to_string())
+        }
+        _ => Err(format!(
+            "expected an http:// or https:// URL of grpc-server, got {}",
+            quoted(url)
+        )),
+    }
 }
 
 pub struct State {
@@ -221,6 +236,15 @@ async fn readyz(req: Request<Arc<State>>) -> tide::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grpc_url_is_checked_at_start() {
+        assert!(parse_grpc_url("http://127.0.0.1:50051").is_ok());
+        assert!(parse_grpc_url("https://grpc-kafka.squidgame.svc:50051").is_ok());
+        for bad in ["", "garbage", "127.0.0.1:50051", "ftp://h:1", "http://"] {
+            assert!(parse_grpc_url(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn accepts_a_valid_request_and_decodes_the_name() {

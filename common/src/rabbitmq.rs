@@ -30,8 +30,15 @@ pub fn parse_amqp_url(url: &str) -> Result<String, String> {
             crate::result::quoted(url)
         ));
     }
-    url.parse::<lapin::uri::AMQPUri>()
+    let uri = url
+        .parse::<lapin::uri::AMQPUri>()
         .map_err(|e| format!("not a usable AMQP URL ({e})"))?;
+    if uri.authority.host.is_empty() || uri.authority.port == 0 {
+        return Err(format!(
+            "an AMQP URL needs a host and a port other than 0, got {}",
+            crate::result::quoted(url)
+        ));
+    }
     Ok(url.to_string())
 }
 
@@ -88,7 +95,13 @@ mod tests {
         ] {
             assert_eq!(parse_amqp_url(good).as_deref(), Ok(good));
         }
-        for bad in ["", "garbage", "http://127.0.0.1:5672", "amqp://h:notaport/"] {
+        for bad in [
+            "",
+            "garbage",
+            "http://127.0.0.1:5672",
+            "amqp://h:notaport/",
+            "amqp://h:0/",
+        ] {
             assert!(parse_amqp_url(bad).is_err(), "{bad:?}");
         }
     }

@@ -63,6 +63,11 @@ pub fn quoted(value: &str) -> String {
 
 /// Longest game label a result may carry, in characters (the api's limit).
 pub const MAX_GAME_NAME_CHARS: usize = 64;
+/// The most players any game may have (the upper end of `MAX_PLAYERS`).
+pub const MAX_PLAYERS: u32 = 1_000_000;
+/// How far ahead of the worker's clock a play time may be (clocks of other machines
+/// drift; a result from further ahead would stay "latest" for good).
+pub const MAX_CLOCK_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
 /// Longest result id accepted, in bytes (grpc-server's ids are 36-character UUIDs).
 pub const MAX_ID_BYTES: usize = 64;
 /// Latest play time a result may carry: the last millisecond of year 9999, the end of
@@ -80,10 +85,12 @@ pub enum InvalidResult {
     IdTooLong(usize),
     #[error("result {id}: game name must be 1 to {MAX_GAME_NAME_CHARS} characters, got {chars}")]
     BadGameName { id: String, chars: usize },
-    #[error(
-        "result {id}: played_at_ms {played_at_ms} is outside 0..={MAX_PLAYED_AT_MS} (1970 to 9999)"
-    )]
+    #[error("result {id}: played_at_ms {played_at_ms} is before 1970 or more than a day ahead of this clock")]
     PlayedAtOutOfRange { id: String, played_at_ms: i64 },
+    #[error("result {id}: game number must be 1 or more")]
+    NoGameNumber { id: String },
+    #[error("result {id}: {players} players is more than {MAX_PLAYERS}")]
+    TooManyPlayers { id: String, players: u32 },
     #[error("result {id}: winner {winner} is outside 1..={players}")]
     WinnerOutOfRange {
         id: String,
@@ -116,7 +123,21 @@ pub fn validate(result: &GameResult) -> Result<(), InvalidResult> {
             chars,
         });
     }
-    if !(0..=MAX_PLAYED_AT_MS).contains(&result.played_at_ms) {
+    if result.game_id == 0 {
+        return Err(InvalidResult::NoGameNumber {
+            id: result.id.clone(),
+        });
+    }
+    if result.players > MAX_PLAYERS {
+        return Err(InvalidResult::TooManyPlayers {
+            id: result.id.clone(),
+            players: result.players,
+        });
+    }
+    let latest = now_unix_ms()
+        .saturating_add(MAX_CLOCK_AHEAD_MS)
+        .min(MAX_PLAYED_AT_MS);
+    if !(0..=latest).contains(&result.played_at_ms) {
         return Err(InvalidResult::PlayedAtOutOfRange {
             id: result.id.clone(),
             played_at_ms: result.played_at_ms,
@@ -167,6 +188,13 @@ impl From<&GameResult> for GameResultJson {
             rounds: r.rounds,
         }
     }
+}
+
+/// This machine's clock in unix milliseconds (0 if it is set before 1970).
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Formats unix milliseconds as RFC 3339 UTC; times outside 1970..=9999 clamp to the
@@ -236,8 +264,26 @@ mod tests {
             validate(&r),
             Err(InvalidResult::PlayedAtOutOfRange { .. })
         ));
-        r.played_at_ms = MAX_PLAYED_AT_MS;
-        assert_eq!(validate(&r), Ok(()));
+        r.played_at_ms = now_unix_ms() + MAX_CLOCK_AHEAD_MS + 60_000;
+        assert!(matches!(
+            validate(&r),
+            Err(InvalidResult::PlayedAtOutOfRange { .. })
+        ));
+        r.played_at_ms = now_unix_ms() + 60_000;
+        assert_eq!(validate(&r), Ok(()), "a clock a minute ahead is fine");
+        let mut r = sample();
+        r.game_id = 0;
+        assert!(matches!(
+            validate(&r),
+            Err(InvalidResult::NoGameNumber { .. })
+        ));
+        let mut r = sample();
+        r.players = MAX_PLAYERS + 1;
+        r.winner = 1;
+        assert!(matches!(
+            validate(&r),
+            Err(InvalidResult::TooManyPlayers { .. })
+        ));
         let mut r = sample();
         r.id = "x".repeat(MAX_ID_BYTES + 1);
         assert_eq!(

@@ -25,10 +25,11 @@ struct Config {
     queue: Route,
     /// Most players a game accepts.
     #[arg(long, env = "MAX_PLAYERS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(1..=squidgame_common::result::MAX_PLAYERS as i64))]
     max_players: u32,
     /// How long to wait for the queue to confirm a result, in milliseconds.
-    #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(long, env = "PUBLISH_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
     publish_timeout_ms: u64,
     #[command(flatten)]
     kafka: KafkaArgs,

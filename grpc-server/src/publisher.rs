@@ -16,7 +16,7 @@ pub enum PublishError {
     Kafka(String),
     #[error("rabbitmq did not confirm the result: {0}")]
     Rabbit(String),
-    #[error("the queue did not confirm the result within {0:?}")]
+    #[error("the queue did not confirm the result within {0:?}; it may still be recorded")]
     Timeout(Duration),
 }
 

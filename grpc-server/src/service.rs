@@ -1,8 +1,8 @@
 //! The gRPC `GameService`: validates, plays, publishes, answers.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use squidgame_common::result::MAX_GAME_NAME_CHARS;
+use squidgame_common::result::{now_unix_ms, MAX_GAME_NAME_CHARS};
 use squidgame_common::Route;
 use squidgame_proto::{
     GameInfo, GameResult, GameService, ListGamesRequest, ListGamesResponse, PlayRequest,
@@ -67,10 +67,7 @@ impl GameServer {
             )));
         }
         let outcome = game.play(req.players, &mut rand::rng());
-        let played_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let played_at_ms = now_unix_ms();
         Ok(GameResult {
             id: uuid::Uuid::new_v4().to_string(),
             game_id: req.game_id,

@@ -194,6 +194,14 @@ const LAG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 fn main() -> ExitCode {
     telemetry::init("info");
     let config = Config::parse();
+    if u32::from(config.prefetch) < config.batch.batch_size {
+        // A batch could never fill: every one would wait the whole batch wait.
+        eprintln!(
+            "worker-rabbit: WORKER_PREFETCH ({}) must be at least WORKER_BATCH_SIZE ({})",
+            config.prefetch, config.batch.batch_size
+        );
+        return ExitCode::from(2);
+    }
     let url = config.amqp.amqp_url.clone();
     let prefetch = config.prefetch;
     let served = async_std::task::block_on(worker::serve(

@@ -125,14 +125,44 @@ pub enum StoreError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Redis URL for the live statistics.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/", value_parser = parse_redis_url)]
     pub redis_url: String,
     /// MongoDB URL for the game log.
-    #[arg(long, env = "MONGO_URL", default_value = "mongodb://127.0.0.1:27017/")]
+    #[arg(long, env = "MONGO_URL", default_value = "mongodb://127.0.0.1:27017/", value_parser = parse_mongo_url)]
     pub mongo_url: String,
     /// MongoDB database holding the `games` collection.
     #[arg(long, env = "MONGO_DB", default_value = "squidgame", value_parser = parse_database_name)]
     pub mongo_db: String,
+}
+
+/// A Redis URL the client can open (`redis://`, `rediss://`, `unix://`...).
+pub fn parse_redis_url(url: &str) -> Result<String, String> {
+    redis::Client::open(url)
+        .map(|_| url.to_string())
+        .map_err(|_| {
+            format!(
+                "expected a redis:// URL, got {}",
+                crate::result::quoted(url)
+            )
+        })
+}
+
+/// A MongoDB connection string (`mongodb://` or `mongodb+srv://`).
+pub fn parse_mongo_url(url: &str) -> Result<String, String> {
+    // An SRV string is resolved when connecting; its form is all that is checked here.
+    if url.starts_with("mongodb+srv://") && url.len() > "mongodb+srv://".len() {
+        return Ok(url.to_string());
+    }
+    mongodb::options::ConnectionString::parse(url)
+        .map(|_| url.to_string())
+        .map_err(|e| {
+            let why = e.to_string();
+            let why = why.split(", labels").next().unwrap_or_default().to_string();
+            format!(
+                "expected a mongodb:// URL, got {} ({why})",
+                crate::result::quoted(url)
+            )
+        })
 }
 
 /// A MongoDB database name: 1 to 63 bytes, none of `/\. "$` or NUL.
@@ -404,7 +434,8 @@ fn game_document(r: &GameResult) -> Document {
 #[cfg(test)]
 mod tests {
     use super::{
-        parse_database_name, sort_write_errors, winner_decile, without_rejected, Rejected,
+        parse_database_name, parse_mongo_url, parse_redis_url, sort_write_errors, winner_decile,
+        without_rejected, Rejected,
     };
     use crate::result::GameResult;
 
@@ -450,6 +481,17 @@ mod tests {
         );
         assert_eq!(sort_write_errors(5, &[(1, 91, "shutting down")]), None);
         assert_eq!(sort_write_errors(2, &[(2, 121, "x")]), None);
+    }
+
+    #[test]
+    fn store_urls_are_checked_at_start() {
+        assert!(parse_redis_url("redis://127.0.0.1:6379/").is_ok());
+        assert!(parse_mongo_url("mongodb://127.0.0.1:27017/").is_ok());
+        assert!(parse_mongo_url("mongodb://a:1,b:2/?replicaSet=rs0").is_ok());
+        for bad in ["", "garbage", "http://127.0.0.1:6379"] {
+            assert!(parse_redis_url(bad).is_err(), "{bad:?}");
+            assert!(parse_mongo_url(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

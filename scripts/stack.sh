@@ -241,11 +241,12 @@ down() {
   done
   # rabbitmq.pid is the start script's; the Erlang VM it started has a pid file of its
   # own and outlives a killed script.
-  local beam=$RUN/data/rabbitmq/pid
-  if [ -z "$EXTERNAL_AMQP" ] && [ -f "$beam" ] && running "$(cat "$beam")"; then
-    say "stopping the RabbitMQ node (pid $(cat "$beam"))"
-    kill -TERM "$(cat "$beam")" 2>/dev/null || true
-    for _ in $(seq 1 150); do running "$(cat "$beam")" || break; sleep 0.2; done
+  local beam
+  beam=$(cat "$RUN/data/rabbitmq/pid" 2>/dev/null || true)
+  if [ -z "$EXTERNAL_AMQP" ] && [ -n "$beam" ] && running "$beam"; then
+    say "stopping the RabbitMQ node (pid $beam)"
+    kill -TERM "$beam" 2>/dev/null || true
+    for _ in $(seq 1 150); do running "$beam" || break; sleep 0.2; done
   fi
 }
 

@@ -8,16 +8,13 @@ use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
 use squidgame_common::http::{self, json_error, json_ok, Metrics};
-use squidgame_common::result::quoted;
+use squidgame_common::result::{game_label, quoted};
 use squidgame_common::GameResultJson;
 use squidgame_proto::PlayRequest;
 use tide::{Request, Response, StatusCode};
 use tonic::{Code, Status};
 
 use crate::grpc::GameBackend;
-
-/// Longest game label accepted, in characters (what a stored result may carry).
-pub const MAX_NAME_CHARS: usize = squidgame_common::result::MAX_GAME_NAME_CHARS;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(version, about)]
@@ -122,12 +119,7 @@ pub fn parse_game_request(
         .decode_utf8()
         .map_err(|_| "game name is not valid UTF-8 once percent-decoded".to_string())?
         .into_owned();
-    let chars = name.trim().chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(format!(
-            "game name must be 1 to {MAX_NAME_CHARS} characters, got {chars}"
-        ));
-    }
+    let name = game_label(&name)?.to_string();
     let players = players
         .parse::<u32>()
         .ok()
@@ -140,7 +132,7 @@ pub fn parse_game_request(
         })?;
     Ok(GameRequest {
         game,
-        name: name.trim().to_string(),
+        name,
         players,
     })
 }

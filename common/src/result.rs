@@ -74,6 +74,19 @@ pub const MAX_ID_BYTES: usize = 64;
 /// what MongoDB dates and RFC 3339 can both hold.
 pub const MAX_PLAYED_AT_MS: i64 = 253_402_300_799_999;
 
+/// A game label as every part of the pipeline takes it: trimmed, 1 to
+/// `MAX_GAME_NAME_CHARS` characters. The error is the sentence shown to the user.
+pub fn game_label(name: &str) -> Result<&str, String> {
+    let label = name.trim();
+    let chars = label.chars().count();
+    if chars == 0 || chars > MAX_GAME_NAME_CHARS {
+        return Err(format!(
+            "game name must be 1 to {MAX_GAME_NAME_CHARS} characters, got {chars}"
+        ));
+    }
+    Ok(label)
+}
+
 /// Why a queue message is not a usable result (it goes to the dead-letter destination).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidResult {
@@ -83,8 +96,8 @@ pub enum InvalidResult {
     MissingId,
     #[error("result id is {0} bytes long; the most is {MAX_ID_BYTES}")]
     IdTooLong(usize),
-    #[error("result {id}: game name must be 1 to {MAX_GAME_NAME_CHARS} characters, got {chars}")]
-    BadGameName { id: String, chars: usize },
+    #[error("result {id}: {reason}")]
+    BadGameName { id: String, reason: String },
     #[error("result {id}: played_at_ms {played_at_ms} is before 1970 or more than a day ahead of this clock")]
     PlayedAtOutOfRange { id: String, played_at_ms: i64 },
     #[error("result {id}: game number must be 1 or more")]
@@ -116,11 +129,17 @@ pub fn validate(result: &GameResult) -> Result<(), InvalidResult> {
     if result.id.len() > MAX_ID_BYTES {
         return Err(InvalidResult::IdTooLong(result.id.len()));
     }
-    let chars = result.game_name.chars().count();
-    if chars == 0 || chars > MAX_GAME_NAME_CHARS || result.game_name.trim().is_empty() {
+    // grpc-server stores the label trimmed; anything else did not come from it.
+    let label = match game_label(&result.game_name) {
+        Ok(label) if label != result.game_name => {
+            Err("game name has leading or trailing spaces".to_string())
+        }
+        checked => checked.map(|_| ()),
+    };
+    if let Err(reason) = label {
         return Err(InvalidResult::BadGameName {
             id: result.id.clone(),
-            chars,
+            reason,
         });
     }
     if result.game_id == 0 {

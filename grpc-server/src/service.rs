@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use squidgame_common::result::{now_unix_ms, MAX_GAME_NAME_CHARS};
+use squidgame_common::result::{game_label, now_unix_ms};
 use squidgame_common::Route;
 use squidgame_proto::{
     GameInfo, GameResult, GameService, ListGamesRequest, ListGamesResponse, PlayRequest,
@@ -60,12 +60,7 @@ impl GameServer {
                 self.max_players, req.players
             )));
         }
-        let name = req.game_name.trim();
-        if name.is_empty() || name.chars().count() > MAX_GAME_NAME_CHARS {
-            return Err(Status::invalid_argument(format!(
-                "game name must be 1 to {MAX_GAME_NAME_CHARS} characters"
-            )));
-        }
+        let name = game_label(&req.game_name).map_err(Status::invalid_argument)?;
         let outcome = game.play(req.players, &mut rand::rng());
         let played_at_ms = now_unix_ms();
         Ok(GameResult {

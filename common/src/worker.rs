@@ -146,12 +146,6 @@ pub fn metrics() -> Metrics {
         )
 }
 
-impl From<SourceError> for Stopped {
-    fn from(e: SourceError) -> Self {
-        Stopped::Source(e)
-    }
-}
-
 /// Why [`run`] returned.
 #[derive(Debug)]
 pub enum Stopped {
@@ -160,6 +154,12 @@ pub enum Stopped {
     Shutdown,
     /// The consumer failed or ended; the caller reconnects.
     Source(SourceError),
+}
+
+impl From<SourceError> for Stopped {
+    fn from(e: SourceError) -> Self {
+        Stopped::Source(e)
+    }
 }
 
 /// A batch written to MongoDB, still to be counted in Redis and acknowledged.
@@ -212,11 +212,10 @@ async fn log_next<S: Source>(
     metrics: &Metrics,
     shutdown: &Shutdown,
 ) -> Result<Logged, Stopped> {
-    let batch = match next_batch(source, args, shutdown).await {
-        Ok(batch) if batch.is_empty() => return Err(Stopped::Shutdown),
-        Ok(batch) => batch,
-        Err(e) => return Err(Stopped::Source(e)),
-    };
+    let batch = next_batch(source, args, shutdown).await?;
+    if batch.is_empty() {
+        return Err(Stopped::Shutdown);
+    }
     metrics.add("squidgame_worker_consumed_total", "", batch.len() as f64);
 
     // Each valid result, with the place of its delivery in the batch.
@@ -255,7 +254,7 @@ async fn log_next<S: Source>(
         logged.duplicates as f64,
     );
     Ok(Logged {
-        kept: without_rejected(&results, &logged.rejected),
+        kept: without_rejected(results, &logged.rejected),
         size: batch.len(),
         ack: source.ack(batch.into_iter().map(|d| d.ticket).collect()),
     })
@@ -280,7 +279,7 @@ async fn finish(
         return Err(Stopped::Shutdown);
     };
     metrics.add("squidgame_worker_counted_total", "", counted as f64);
-    logged.ack.await.map_err(Stopped::Source)?;
+    logged.ack.await?;
     metrics.inc("squidgame_worker_batches_total", "");
     metrics.add("squidgame_worker_batch_size_sum", "", logged.size as f64);
     metrics.set("squidgame_worker_last_batch_size", "", logged.size as f64);

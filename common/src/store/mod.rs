@@ -156,11 +156,10 @@ pub fn parse_mongo_url(url: &str) -> Result<String, String> {
     mongodb::options::ConnectionString::parse(url)
         .map(|_| url.to_string())
         .map_err(|e| {
-            let why = e.to_string();
-            let why = why.split(", labels").next().unwrap_or_default().to_string();
             format!(
-                "expected a mongodb:// URL, got {} ({why})",
-                crate::result::quoted(url)
+                "expected a mongodb:// URL, got {} ({})",
+                crate::result::quoted(url),
+                e.kind
             )
         })
 }
@@ -295,7 +294,7 @@ impl Store {
     /// repeat: a result already applied is neither stored nor counted again.
     pub async fn apply_batch(&self, results: &[GameResult]) -> Result<Applied, StoreError> {
         let logged = self.log_batch(results).await?;
-        let kept = without_rejected(results, &logged.rejected);
+        let kept = without_rejected(results.to_vec(), &logged.rejected);
         let counted = self.count_batch(&kept).await?;
         Ok(Applied {
             stored: logged.stored,
@@ -333,11 +332,10 @@ impl Store {
             .iter()
             .map(|w| (w.index, w.code, w.message.as_str()))
             .collect();
-        match failure.write_concern_error {
-            Some(_) => Err(e.into()),
-            None if retryable => Err(e.into()),
-            None => sort_write_errors(results.len() as u64, &errors).ok_or_else(|| e.into()),
+        if retryable || failure.write_concern_error.is_some() {
+            return Err(e.into());
         }
+        sort_write_errors(results.len() as u64, &errors).ok_or_else(|| e.into())
     }
 
     /// Counts a batch in the live statistics (Redis); returns how many were new.
@@ -397,13 +395,14 @@ pub fn sort_write_errors(total: u64, errors: &[(usize, i32, &str)]) -> Option<Lo
     })
 }
 
-/// The results of a batch that MongoDB did not reject, in order.
-pub fn without_rejected(results: &[GameResult], rejected: &[Rejected]) -> Vec<GameResult> {
+/// The results of a batch that MongoDB did not reject, in order (no copies: the
+/// workers' batches move through here).
+pub fn without_rejected(results: Vec<GameResult>, rejected: &[Rejected]) -> Vec<GameResult> {
     results
-        .iter()
+        .into_iter()
         .enumerate()
         .filter(|(i, _)| !rejected.iter().any(|r| r.index == *i))
-        .map(|(_, r)| r.clone())
+        .map(|(_, r)| r)
         .collect()
 }
 
@@ -506,7 +505,7 @@ mod tests {
             index,
             reason: String::new(),
         });
-        let kept: Vec<String> = without_rejected(&batch, &rejected)
+        let kept: Vec<String> = without_rejected(batch, &rejected)
             .into_iter()
             .map(|r| r.id)
             .collect();

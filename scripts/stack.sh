@@ -156,11 +156,10 @@ up_servers() {
     # topics too, and the stand-in broker does not survive two clients creating the
     # same topic at the same moment.
     local topics
-    topics=$(RUST_LOG=warn tansu topic list --broker "tcp://127.0.0.1:$P_KAFKA" 2>/dev/null || true)
-    grep -q '"squidgame.results"' <<<"$topics" ||
-      RUST_LOG=warn tansu topic create squidgame.results --partitions 3 --broker "tcp://127.0.0.1:$P_KAFKA"
-    grep -q '"squidgame.results.dlq"' <<<"$topics" ||
-      RUST_LOG=warn tansu topic create squidgame.results.dlq --partitions 1 --broker "tcp://127.0.0.1:$P_KAFKA"
+    topic() { RUST_LOG=warn tansu topic "$@" --broker "tcp://127.0.0.1:$P_KAFKA"; }
+    topics=$(topic list 2>/dev/null || true)
+    grep -q '"squidgame.results"' <<<"$topics" || topic create squidgame.results --partitions 3
+    grep -q '"squidgame.results.dlq"' <<<"$topics" || topic create squidgame.results.dlq --partitions 1
   fi
 }
 
@@ -223,31 +222,29 @@ CONF
 
 down() {
   local order=(split api-kafka api-rabbitmq grpc-kafka grpc-rabbitmq worker-kafka worker-rabbit dashboard kafka rabbitmq mongo redis)
-  local name pidfile pid
+  local name pidfile
   for name in "${order[@]}"; do
     pidfile=$PIDS/$name.pid
     [ -f "$pidfile" ] || continue
-    pid=$(cat "$pidfile")
-    if running "$pid"; then
-      say "stopping $name (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 150); do running "$pid" || break; sleep 0.2; done
-      if running "$pid"; then
-        say "$name did not stop in 30s: killing"
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
+    stop_pid "$name" "$(cat "$pidfile")"
     rm -f "$pidfile"
+    if [ "$name" = rabbitmq ]; then
+      # rabbitmq.pid is the start script's; the Erlang VM it started has a pid file of
+      # its own and outlives a killed script.
+      stop_pid "the RabbitMQ node" "$(cat "$RUN/data/rabbitmq/pid" 2>/dev/null || true)"
+    fi
   done
-  # rabbitmq.pid is the start script's; the Erlang VM it started has a pid file of its
-  # own and outlives a killed script.
-  local beam
-  beam=$(cat "$RUN/data/rabbitmq/pid" 2>/dev/null || true)
-  if [ -z "$EXTERNAL_AMQP" ] && [ -n "$beam" ] && running "$beam"; then
-    say "stopping the RabbitMQ node (pid $beam)"
-    kill -TERM "$beam" 2>/dev/null || true
-    for _ in $(seq 1 150); do running "$beam" || break; sleep 0.2; done
-  fi
+}
+
+# stop_pid NAME PID: SIGTERM, up to 30 s to exit, then SIGKILL (nothing if not running).
+stop_pid() {
+  local name=$1 pid=$2
+  [ -n "$pid" ] && running "$pid" || return 0
+  say "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do running "$pid" || return 0; sleep 0.2; done
+  say "$name did not stop in 30s: killing"
+  kill -KILL "$pid" 2>/dev/null || true
 }
 
 status() {
@@ -287,12 +284,9 @@ lock() {
 }
 
 case "${1:-}" in
-  up|servers|down) lock ;;
-esac
-case "${1:-}" in
-  up) up_servers; up_services; say "stack '$PROFILE' is up"; status ;;
-  servers) up_servers ;;
-  down) down ;;
+  up) lock; up_servers; up_services; say "stack '$PROFILE' is up"; status ;;
+  servers) lock; up_servers ;;
+  down) lock; down ;;
   status) status ;;
   env) env_vars ;;
   *) echo "usage: scripts/stack.sh up|servers|down|status|env" >&2; exit 2 ;;

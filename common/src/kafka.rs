@@ -32,35 +32,29 @@ pub struct KafkaArgs {
 
 /// A bootstrap list: comma-separated `host:port` (or `scheme://host:port`) entries.
 pub fn parse_brokers(list: &str) -> Result<String, String> {
-    let bad = |why: &str| {
+    use crate::result::quoted;
+    let bad = |why: String| {
         format!(
             "KAFKA_BROKERS must be comma-separated host:port entries; {why} in {}",
-            crate::result::quoted(list)
+            quoted(list)
         )
     };
     if list.trim().is_empty() {
-        return Err(bad("there is none"));
+        return Err(bad("there is none".into()));
     }
     for entry in list.split(',').map(str::trim) {
         let address = entry.split_once("://").map_or(entry, |(_, rest)| rest);
-        let Some((host, port)) = address.rsplit_once(':') else {
-            return Err(bad(&format!(
-                "{} has no port",
-                crate::result::quoted(entry)
-            )));
+        let (host, port) = address.rsplit_once(':').unwrap_or((address, ""));
+        let fault = if port.is_empty() {
+            "has no port"
+        } else if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+            "has no usable host"
+        } else if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            "has no usable port"
+        } else {
+            continue;
         };
-        if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
-            return Err(bad(&format!(
-                "{} has no usable host",
-                crate::result::quoted(entry)
-            )));
-        }
-        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err(bad(&format!(
-                "{} has no usable port",
-                crate::result::quoted(entry)
-            )));
-        }
+        return Err(bad(format!("{} {fault}", quoted(entry))));
     }
     Ok(list.to_string())
 }

@@ -113,6 +113,15 @@ async fn worker_metric(worker: &str, name: &str) -> f64 {
     metric(&stack_env(worker), name).await.unwrap_or(0.0)
 }
 
+/// `squidgame_worker_duplicates_total` of worker-kafka and worker-rabbit.
+async fn duplicates_reported() -> [f64; 2] {
+    let name = "squidgame_worker_duplicates_total";
+    [
+        worker_metric("WORKER_KAFKA_URL", name).await,
+        worker_metric("WORKER_RABBIT_URL", name).await,
+    ]
+}
+
 #[async_std::test]
 #[ignore = "needs the test stack: run with `make test`"]
 async fn workers_killed_mid_stream_lose_and_double_nothing() {
@@ -188,9 +197,10 @@ async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_worker_goe
     let before = settled_counts(&store).await;
     let garbage = b"\xff\xfe not a game result".to_vec();
     // A well-formed result that no store can hold: played in the year 10000.
+    const YEAR_10000_MS: i64 = 253_402_300_800_000;
     let far_future = |route: &str| {
         let mut result = sample_results(1, route).remove(0);
-        result.played_at_ms = 253_402_300_800_000;
+        result.played_at_ms = YEAR_10000_MS;
         result.encode_to_vec()
     };
     let batch = |route: &str| {
@@ -222,7 +232,7 @@ async fn a_malformed_message_is_dead_lettered_with_its_reason_and_the_worker_goe
             .iter()
             .find_map(|(body, reason)| {
                 let result = squidgame_common::GameResult::decode(body.as_slice()).ok()?;
-                (result.played_at_ms == 253_402_300_800_000 && result.route == queue)
+                (result.played_at_ms == YEAR_10000_MS && result.route == queue)
                     .then_some(reason.clone())
             })
             .unwrap_or_else(|| panic!("{queue}: the year-10000 result is not dead-lettered"));
@@ -358,10 +368,7 @@ async fn with_redis_down_workers_hold_their_batches_and_catch_up() {
     let _restore = RestoreStack;
     let store = stack_store().await;
     let before = settled_counts(&store).await;
-    let duplicates_before = [
-        worker_metric("WORKER_KAFKA_URL", "squidgame_worker_duplicates_total").await,
-        worker_metric("WORKER_RABBIT_URL", "squidgame_worker_duplicates_total").await,
-    ];
+    let duplicates_before = duplicates_reported().await;
     stop_stack_process("redis", "TERM");
     let (report, code) = rungame(&[
         "--url",
@@ -389,12 +396,9 @@ async fn with_redis_down_workers_hold_their_batches_and_catch_up() {
     assert_stored_exactly(&store, before, 300).await;
     // MongoDB took the batches while Redis was down; retrying only Redis means none of
     // them is reported as a redelivered duplicate.
-    let duplicates_after = [
-        worker_metric("WORKER_KAFKA_URL", "squidgame_worker_duplicates_total").await,
-        worker_metric("WORKER_RABBIT_URL", "squidgame_worker_duplicates_total").await,
-    ];
     assert_eq!(
-        duplicates_after, duplicates_before,
+        duplicates_reported().await,
+        duplicates_before,
         "duplicates reported for results stored once"
     );
 }
